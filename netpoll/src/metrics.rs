@@ -1,0 +1,56 @@
+//! Process-wide counters of the runtime, read as one snapshot.
+//!
+//! Counters are relaxed atomics bumped once per batch (per poller wait, not
+//! per event), so keeping them costs next to nothing. They only grow;
+//! compare two snapshots to measure an interval.
+//!
+//! Go exposes similar numbers through runtime/metrics.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A copy of every counter at one moment.
+///
+/// # Example
+///
+/// ```
+/// let before = netpoll::metrics::snapshot();
+/// // ... run some I/O ...
+/// let after = netpoll::metrics::snapshot();
+/// assert!(after.poller_waits >= before.poller_waits);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Kernel events delivered to a live poll descriptor.
+    pub events_delivered: u64,
+    /// Kernel events dropped because their descriptor had been closed or
+    /// reused since they were queued (their sequence did not match).
+    pub stale_events_dropped: u64,
+    /// Calls into the kernel's wait (epoll_wait, kevent, port_getn, poll),
+    /// blocking or not.
+    pub poller_waits: u64,
+    /// Wakes that reached the kernel (coalesced ones are not counted).
+    pub wakes: u64,
+}
+
+pub(crate) static EVENTS_DELIVERED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static STALE_EVENTS_DROPPED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static POLLER_WAITS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static WAKES: AtomicU64 = AtomicU64::new(0);
+
+/// Adds `n` to a counter.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    if n != 0 {
+        counter.fetch_add(n, Relaxed);
+    }
+}
+
+/// Reads every counter.
+pub fn snapshot() -> Metrics {
+    Metrics {
+        events_delivered: EVENTS_DELIVERED.load(Relaxed),
+        stale_events_dropped: STALE_EVENTS_DROPPED.load(Relaxed),
+        poller_waits: POLLER_WAITS.load(Relaxed),
+        wakes: WAKES.load(Relaxed),
+    }
+}

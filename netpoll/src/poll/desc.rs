@@ -1,0 +1,643 @@
+//! The poll descriptor: one per registered fd, reused forever (Go: pollDesc).
+//!
+//! All of its state is one 64-bit word: the sequence in the high half and
+//! the flags in the low half (Go: pollDesc.atomicInfo, which carries
+//! pollFDSeq beside the flag bits). Every change is a compare-and-swap that
+//! checks the sequence first, so an event, a deadline or a close meant for
+//! an earlier life of the descriptor can never set a bit in the current
+//! one.
+//!
+//! Waiters (one per direction) live behind a small mutex. An event sets the
+//! ready bit and, only if the word says a waiter is parked, takes the mutex
+//! to wake it, checking the sequence again under the lock; reopening and
+//! retiring change the sequence under the same lock. So a waiter is never
+//! woken by an event of another sequence, and a ready bit set before anyone
+//! waits is consumed by the next wait (Go: pdReady).
+
+use super::error::WaitError;
+use super::token::next_seq;
+use crate::loom_shim::{AtomicI32, AtomicU64, Mutex, MutexGuard};
+use crate::sys::Readiness;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::task::{Context, Poll, Waker};
+
+/// The flag bits of the state word.
+mod flag {
+    /// Close has begun: every wait fails (Go: pollClosing).
+    pub(super) const CLOSING: u64 = 1 << 0;
+    /// The last kernel event was an error alone (Go: pollEventErr).
+    pub(super) const EVENT_ERR: u64 = 1 << 1;
+    /// The read deadline passed (Go: pollExpiredReadDeadline).
+    pub(super) const READ_EXPIRED: u64 = 1 << 2;
+    /// The write deadline passed (Go: pollExpiredWriteDeadline).
+    pub(super) const WRITE_EXPIRED: u64 = 1 << 3;
+    /// Readable since the last wait or reset (Go: rg == pdReady).
+    pub(super) const READ_READY: u64 = 1 << 4;
+    /// Writable since the last wait or reset (Go: wg == pdReady).
+    pub(super) const WRITE_READY: u64 = 1 << 5;
+    /// A read waiter is parked in the mutex-guarded slot.
+    pub(super) const READ_WAITER: u64 = 1 << 6;
+    /// A write waiter is parked in the mutex-guarded slot.
+    pub(super) const WRITE_WAITER: u64 = 1 << 7;
+}
+
+/// A direction of I/O on a descriptor (Go: mode 'r' / 'w').
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Dir {
+    /// Reading (and accepting).
+    Read,
+    /// Writing (and connecting).
+    Write,
+}
+
+impl Dir {
+    fn ready(self) -> u64 {
+        match self {
+            Dir::Read => flag::READ_READY,
+            Dir::Write => flag::WRITE_READY,
+        }
+    }
+
+    fn expired(self) -> u64 {
+        match self {
+            Dir::Read => flag::READ_EXPIRED,
+            Dir::Write => flag::WRITE_EXPIRED,
+        }
+    }
+
+    fn waiter(self) -> u64 {
+        match self {
+            Dir::Read => flag::READ_WAITER,
+            Dir::Write => flag::WRITE_WAITER,
+        }
+    }
+
+    /// The interest a level-triggered backend must arm for this direction.
+    pub(crate) fn interest(self) -> crate::sys::Interest {
+        match self {
+            Dir::Read => crate::sys::Interest::READ,
+            Dir::Write => crate::sys::Interest::WRITE,
+        }
+    }
+}
+
+fn seq_of(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+fn stamp(seq: u32, flags: u64) -> u64 {
+    (u64::from(seq) << 32) | flags
+}
+
+/// What a wait should do given the state word.
+enum Decision {
+    /// Fail with this error (Go: netpollcheckerr).
+    Fail(WaitError),
+    /// Ready: store this word (the ready bit consumed) and return.
+    Consume(u64),
+    /// Not ready: park, storing this word (the waiter bit set).
+    Park(u64),
+}
+
+/// Go's netpollcheckerr followed by the pdReady check.
+fn decide(word: u64, seq: u32, dir: Dir) -> Decision {
+    if seq_of(word) != seq || word & flag::CLOSING != 0 {
+        return Decision::Fail(WaitError::Closed);
+    }
+    if word & dir.expired() != 0 {
+        return Decision::Fail(WaitError::TimedOut);
+    }
+    if dir == Dir::Read && word & flag::EVENT_ERR != 0 {
+        return Decision::Fail(WaitError::EventError);
+    }
+    if word & dir.ready() != 0 {
+        Decision::Consume(word & !dir.ready())
+    } else {
+        Decision::Park(word | dir.waiter())
+    }
+}
+
+/// A parked waiter.
+struct Waiter {
+    waker: Waker,
+    /// The sequence it waits under: an event of another one never wakes it.
+    seq: u32,
+    /// Identifies the wait that parked it, 0 for anonymous `poll_*` callers;
+    /// used to catch two concurrent waiters in one direction (a bug: the fd
+    /// lock serializes them) and to unpark exactly one's own entry.
+    owner: usize,
+}
+
+#[derive(Default)]
+struct Waiters {
+    read: Option<Waiter>,
+    write: Option<Waiter>,
+}
+
+impl Waiters {
+    fn slot(&mut self, dir: Dir) -> &mut Option<Waiter> {
+        match dir {
+            Dir::Read => &mut self.read,
+            Dir::Write => &mut self.write,
+        }
+    }
+
+    /// Takes the waiter of `dir` if it waits under `seq`.
+    fn take(&mut self, dir: Dir, seq: u32) -> Option<Waker> {
+        let slot = self.slot(dir);
+        if slot.as_ref().is_some_and(|w| w.seq == seq) {
+            slot.take().map(|w| w.waker)
+        } else {
+            None
+        }
+    }
+}
+
+/// One poll descriptor (Go: runtime.pollDesc).
+pub(crate) struct PollDesc {
+    /// Sequence (high 32 bits) and flags (low 32 bits).
+    word: AtomicU64,
+    waiters: Mutex<Waiters>,
+    /// The fd it watches, -1 when free (diagnostics; the owner holds the fd).
+    fd: AtomicI32,
+}
+
+impl Default for PollDesc {
+    fn default() -> Self {
+        PollDesc::new()
+    }
+}
+
+impl PollDesc {
+    /// A descriptor that was never used: sequence 0, which no token carries.
+    pub(crate) fn new() -> PollDesc {
+        PollDesc {
+            word: AtomicU64::new(0),
+            waiters: Mutex::new(Waiters::default()),
+            fd: AtomicI32::new(-1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Waiters> {
+        // Every critical section leaves the slots consistent, so a panic in
+        // one (only a debug assertion can panic there) need not poison the
+        // descriptor for the rest of the process.
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The raw state word (loom models only).
+    #[cfg(loom)]
+    pub(crate) fn word(&self) -> u64 {
+        self.word.load(Acquire)
+    }
+
+    /// The fd this descriptor watches, -1 when free.
+    pub(crate) fn fd(&self) -> i32 {
+        self.fd.load(Relaxed)
+    }
+
+    /// Starts a new life for `fd`: a new sequence, no flags, no waiters
+    /// (Go: poll_runtime_pollOpen). Returns the new sequence.
+    pub(crate) fn open(&self, fd: i32) -> u32 {
+        let (r, w, seq) = {
+            let mut g = self.lock();
+            // Only open and retire change the sequence, both under the lock,
+            // so it cannot move between this load and the swap. The swap
+            // (not a store) keeps a racing stale CAS ordered against it.
+            let seq = next_seq(seq_of(self.word.load(Acquire)));
+            self.word.swap(stamp(seq, 0), AcqRel);
+            self.fd.store(fd, Relaxed);
+            (
+                g.read.take().map(|w| w.waker),
+                g.write.take().map(|w| w.waker),
+                seq,
+            )
+        };
+        // Leftovers could only be wakers of a finished life; waking them is
+        // harmless and dropping them silently would be too.
+        wake(r);
+        wake(w);
+        seq
+    }
+
+    /// Ends the life `seq`: the sequence moves on, so every event still in
+    /// flight for it is dropped as stale, and any waiter still parked is
+    /// woken to find its descriptor closed (Go: pollCache.free's fdseq
+    /// increment).
+    pub(crate) fn retire(&self, seq: u32) {
+        let (r, w) = {
+            let mut g = self.lock();
+            let word = self.word.load(Acquire);
+            debug_assert_eq!(seq_of(word), seq, "retiring a life that is not current");
+            if seq_of(word) != seq {
+                return;
+            }
+            self.word.swap(stamp(next_seq(seq), 0), AcqRel);
+            self.fd.store(-1, Relaxed);
+            (
+                g.read.take().map(|w| w.waker),
+                g.write.take().map(|w| w.waker),
+            )
+        };
+        wake(r);
+        wake(w);
+    }
+
+    /// Delivers a kernel event for life `seq` (Go: netpollready, with
+    /// setEventErr). Returns `None` if the event is stale, otherwise how
+    /// many waiters it woke.
+    pub(crate) fn notify(&self, seq: u32, ready: Readiness) -> Option<usize> {
+        let mut set = 0;
+        if ready.read {
+            set |= flag::READ_READY;
+        }
+        if ready.write {
+            set |= flag::WRITE_READY;
+        }
+        let mut cur = self.word.load(Acquire);
+        let prev = loop {
+            if seq_of(cur) != seq {
+                return None;
+            }
+            let mut new = cur | set;
+            if ready.error {
+                new |= flag::EVENT_ERR;
+            } else {
+                new &= !flag::EVENT_ERR;
+            }
+            match self.word.compare_exchange_weak(cur, new, AcqRel, Acquire) {
+                Ok(_) => break cur,
+                Err(actual) => cur = actual,
+            }
+        };
+        let mut parked = 0;
+        if ready.read {
+            parked |= prev & flag::READ_WAITER;
+        }
+        if ready.write {
+            parked |= prev & flag::WRITE_WAITER;
+        }
+        if parked == 0 {
+            return Some(0);
+        }
+        self.wake_parked(seq, parked)
+    }
+
+    /// Wakes the waiters of life `seq` whose bits are in `which`. Returns
+    /// `None` if the life already ended (its end woke them).
+    fn wake_parked(&self, seq: u32, which: u64) -> Option<usize> {
+        let (r, w) = {
+            let mut g = self.lock();
+            self.update(seq, |w| w & !which)?;
+            let r = (which & flag::READ_WAITER != 0)
+                .then(|| g.take(Dir::Read, seq))
+                .flatten();
+            let w = (which & flag::WRITE_WAITER != 0)
+                .then(|| g.take(Dir::Write, seq))
+                .flatten();
+            (r, w)
+        };
+        Some(usize::from(wake(r)) + usize::from(wake(w)))
+    }
+
+    /// Waits for `dir` in life `seq` (Go: netpollblock, after
+    /// netpollcheckerr). Ready consumes the ready bit. `owner` identifies
+    /// the wait (see [`Waiter::owner`]).
+    pub(crate) fn poll_wait(
+        &self,
+        seq: u32,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        owner: usize,
+    ) -> Poll<Result<(), WaitError>> {
+        if let Some(done) = self.try_now(seq, dir) {
+            return Poll::Ready(done);
+        }
+        // Slow path: decide again under the lock, where parking happens.
+        let mut g = self.lock();
+        let mut cur = self.word.load(Acquire);
+        loop {
+            let (new, park) = match decide(cur, seq, dir) {
+                Decision::Fail(e) => return Poll::Ready(Err(e)),
+                Decision::Consume(new) => (new, false),
+                Decision::Park(new) => (new, true),
+            };
+            match self.word.compare_exchange_weak(cur, new, AcqRel, Acquire) {
+                Ok(_) if park => break,
+                Ok(_) => return Poll::Ready(Ok(())),
+                Err(actual) => cur = actual,
+            }
+        }
+        let slot = g.slot(dir);
+        match slot {
+            Some(w) if w.seq == seq => {
+                debug_assert!(
+                    w.owner == 0 || owner == 0 || w.owner == owner,
+                    "two tasks wait for {dir:?} on one poll descriptor at once; \
+                     the fd lock must serialize them"
+                );
+                if !w.waker.will_wake(cx.waker()) {
+                    w.waker = cx.waker().clone();
+                }
+                w.owner = owner;
+            }
+            _ => {
+                *slot = Some(Waiter {
+                    waker: cx.waker().clone(),
+                    seq,
+                    owner,
+                })
+            }
+        }
+        Poll::Pending
+    }
+
+    /// The lock-free half of a wait: the answer if it is already known
+    /// (failure, or readiness, which is consumed), `None` if the wait would
+    /// have to park.
+    pub(crate) fn try_now(&self, seq: u32, dir: Dir) -> Option<Result<(), WaitError>> {
+        let mut cur = self.word.load(Acquire);
+        loop {
+            match decide(cur, seq, dir) {
+                Decision::Fail(e) => return Some(Err(e)),
+                Decision::Park(_) => return None,
+                Decision::Consume(new) => {
+                    match self.word.compare_exchange_weak(cur, new, AcqRel, Acquire) {
+                        Ok(_) => return Some(Ok(())),
+                        Err(actual) => cur = actual,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes the waiter `owner` parked for `dir` in life `seq`, if it is
+    /// still there (a wait that completes or is dropped cleans up after
+    /// itself).
+    pub(crate) fn unpark(&self, seq: u32, dir: Dir, owner: usize) {
+        let mut g = self.lock();
+        let slot = g.slot(dir);
+        if !slot
+            .as_ref()
+            .is_some_and(|w| w.seq == seq && w.owner == owner)
+        {
+            return;
+        }
+        *slot = None;
+        self.update(seq, |w| w & !dir.waiter());
+    }
+
+    /// Applies `f` to the flags of life `seq`; returns the word before, or
+    /// `None` if the life ended.
+    fn update(&self, seq: u32, mut f: impl FnMut(u64) -> u64) -> Option<u64> {
+        let mut cur = self.word.load(Acquire);
+        loop {
+            if seq_of(cur) != seq {
+                return None;
+            }
+            match self
+                .word
+                .compare_exchange_weak(cur, f(cur), AcqRel, Acquire)
+            {
+                Ok(_) => return Some(cur),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Prepares `dir` for a new operation: fails if it cannot succeed and
+    /// forgets readiness seen before (Go: poll_runtime_pollReset).
+    pub(crate) fn reset(&self, seq: u32, dir: Dir) -> Result<(), WaitError> {
+        let mut err = None;
+        let updated = self.update(seq, |w| {
+            err = None;
+            match decide(w, seq, dir) {
+                Decision::Fail(e) => {
+                    err = Some(e);
+                    w
+                }
+                _ => w & !dir.ready(),
+            }
+        });
+        match (updated, err) {
+            (None, _) => Err(WaitError::Closed),
+            (Some(_), Some(e)) => Err(e),
+            (Some(_), None) => Ok(()),
+        }
+    }
+
+    /// Marks life `seq` closing and wakes both waiters, which then fail
+    /// with the closed error (Go: poll_runtime_pollUnblock). Returns false
+    /// if it was already closing or the life is over.
+    pub(crate) fn evict(&self, seq: u32) -> bool {
+        match self.update(seq, |w| w | flag::CLOSING) {
+            Some(prev) if prev & flag::CLOSING == 0 => {
+                self.wake_parked(seq, flag::READ_WAITER | flag::WRITE_WAITER);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether life `seq` is closing or over.
+    pub(crate) fn is_closing(&self, seq: u32) -> bool {
+        let w = self.word.load(Acquire);
+        seq_of(w) != seq || w & flag::CLOSING != 0
+    }
+
+    // The deadline timers of the fd layer call this; until they exist only
+    // the tests do.
+    #[allow(dead_code)]
+    /// Sets or clears the expired mark of `dir`; setting it wakes the
+    /// direction's waiter, which fails with a timeout (Go: netpolldeadlineimpl).
+    pub(crate) fn set_expired(&self, seq: u32, dir: Dir, expired: bool) {
+        let prev = self.update(seq, |w| {
+            if expired {
+                w | dir.expired()
+            } else {
+                w & !dir.expired()
+            }
+        });
+        if expired && prev.is_some() {
+            self.wake_parked(seq, dir.waiter());
+        }
+    }
+}
+
+/// Wakes `w` if present; returns whether it was.
+fn wake(w: Option<Waker>) -> bool {
+    w.map(Waker::wake).is_some()
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    const R: Readiness = Readiness {
+        read: true,
+        write: false,
+        error: false,
+    };
+
+    #[test]
+    fn readiness_before_wait_is_consumed_once() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        assert_eq!(d.notify(seq, R), Some(0));
+        let (_, wk) = waker();
+        let mut cx = Context::from_waker(&wk);
+        assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Ready(Ok(())));
+        assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Pending);
+    }
+
+    #[test]
+    fn reset_forgets_readiness() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        d.notify(seq, R);
+        d.reset(seq, Dir::Read).unwrap();
+        let (_, wk) = waker();
+        let mut cx = Context::from_waker(&wk);
+        assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Pending);
+    }
+
+    #[test]
+    fn parked_waiter_is_woken_once_and_stale_events_are_dropped() {
+        let d = PollDesc::new();
+        let old = d.open(3);
+        d.retire(old);
+        let seq = d.open(4);
+        let (count, wk) = waker();
+        let mut cx = Context::from_waker(&wk);
+        assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Pending);
+        assert_eq!(d.notify(old, R), None, "old life's event is stale");
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        let err = Readiness {
+            read: true,
+            write: true,
+            error: true,
+        };
+        assert_eq!(d.notify(old, err), None);
+        assert_eq!(d.notify(seq, R), Some(1));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Ready(Ok(())));
+    }
+
+    #[test]
+    fn event_error_only_for_its_own_life_and_only_for_reads() {
+        let d = PollDesc::new();
+        let old = d.open(3);
+        let lone_err = Readiness {
+            read: true,
+            write: true,
+            error: true,
+        };
+        d.notify(old, lone_err);
+        let (_, wk) = waker();
+        let mut cx = Context::from_waker(&wk);
+        assert_eq!(
+            d.poll_wait(old, Dir::Read, &mut cx, 0),
+            Poll::Ready(Err(WaitError::EventError))
+        );
+        assert_eq!(
+            d.poll_wait(old, Dir::Write, &mut cx, 0),
+            Poll::Ready(Ok(()))
+        );
+        d.retire(old);
+        let seq = d.open(3);
+        assert_eq!(d.notify(old, lone_err), None);
+        assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Pending);
+        // A later non-error event clears the bit, as in Go.
+        d.notify(seq, lone_err);
+        d.notify(seq, R);
+        assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Ready(Ok(())));
+    }
+
+    #[test]
+    fn evict_wakes_both_directions_with_closed() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        let (cr, wr) = waker();
+        let (cw, ww) = waker();
+        assert!(d
+            .poll_wait(seq, Dir::Read, &mut Context::from_waker(&wr), 1)
+            .is_pending());
+        assert!(d
+            .poll_wait(seq, Dir::Write, &mut Context::from_waker(&ww), 2)
+            .is_pending());
+        assert!(d.evict(seq));
+        assert!(!d.evict(seq), "second evict is a no-op");
+        assert_eq!(cr.0.load(Ordering::SeqCst), 1);
+        assert_eq!(cw.0.load(Ordering::SeqCst), 1);
+        let mut cx = Context::from_waker(&wr);
+        assert_eq!(
+            d.poll_wait(seq, Dir::Read, &mut cx, 1),
+            Poll::Ready(Err(WaitError::Closed))
+        );
+        assert!(d.is_closing(seq));
+    }
+
+    #[test]
+    fn expiry_wakes_only_its_direction() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        let (cr, wr) = waker();
+        let (cw, ww) = waker();
+        let _ = d.poll_wait(seq, Dir::Read, &mut Context::from_waker(&wr), 1);
+        let _ = d.poll_wait(seq, Dir::Write, &mut Context::from_waker(&ww), 2);
+        d.set_expired(seq, Dir::Read, true);
+        assert_eq!(cr.0.load(Ordering::SeqCst), 1);
+        assert_eq!(cw.0.load(Ordering::SeqCst), 0);
+        let mut cx = Context::from_waker(&wr);
+        assert_eq!(
+            d.poll_wait(seq, Dir::Read, &mut cx, 1),
+            Poll::Ready(Err(WaitError::TimedOut))
+        );
+        d.set_expired(seq, Dir::Read, false);
+        assert!(d.poll_wait(seq, Dir::Read, &mut cx, 1).is_pending());
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "two tasks wait")]
+    fn second_concurrent_waiter_is_caught_in_debug() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        let (_, wk) = waker();
+        let mut cx = Context::from_waker(&wk);
+        let _ = d.poll_wait(seq, Dir::Read, &mut cx, 1);
+        let _ = d.poll_wait(seq, Dir::Read, &mut cx, 2);
+    }
+
+    #[test]
+    fn unpark_removes_only_own_entry() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        let (c, wk) = waker();
+        let mut cx = Context::from_waker(&wk);
+        let _ = d.poll_wait(seq, Dir::Read, &mut cx, 7);
+        d.unpark(seq, Dir::Read, 8);
+        d.notify(seq, R);
+        assert_eq!(c.0.load(Ordering::SeqCst), 1, "foreign unpark left it");
+        let _ = d.poll_wait(seq, Dir::Read, &mut cx, 7);
+        let _ = d.poll_wait(seq, Dir::Read, &mut cx, 7);
+        d.unpark(seq, Dir::Read, 7);
+        d.notify(seq, R);
+        assert_eq!(c.0.load(Ordering::SeqCst), 1, "own unpark removed it");
+    }
+}

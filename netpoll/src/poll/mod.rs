@@ -1,0 +1,23 @@
+//! The poll layer: poll descriptors, the cache they live in, the tokens
+//! that name them in the kernel, and the netpoller that ties them to a
+//! backend (Go: runtime/netpoll.go, and the runtime half of internal/poll).
+//!
+//! This is the low-level layer the runtime is built on. Most programs use
+//! the I/O types instead; [`Netpoller`] is public so the poller can be
+//! driven and observed on its own.
+
+mod cache;
+mod desc;
+mod error;
+mod netpoller;
+mod token;
+
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+#[cfg(loom)]
+mod loom_models;
+
+pub use netpoller::{Events, Netpoller, Ready, Registration};
+
+pub(crate) use error::{is_closed, is_deadline};
