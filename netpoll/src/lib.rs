@@ -8,7 +8,17 @@
 //! Layers, lowest first (a layer never imports a higher one):
 //! - `sys`: one file per kernel interface behind one small interface.
 //! - [`poll`]: poll descriptors, their cache and the netpoller.
-//! - [`io`], [`metrics`]: the public helpers.
+//! - [`runtime`]: workers with the poller inside, timers, blocking pool.
+//! - [`task`], [`time`], [`io`], [`metrics`]: the public API.
+//!
+//! ```
+//! #[netpoll::main(flavor = "current_thread")]
+//! async fn main() {
+//!     let answer = netpoll::spawn(async { 42 }).await.unwrap();
+//!     netpoll::time::sleep(std::time::Duration::from_millis(1)).await;
+//!     assert_eq!(answer, 42);
+//! }
+//! ```
 #![warn(missing_docs)]
 
 mod loom_shim;
@@ -16,6 +26,11 @@ mod loom_shim;
 pub mod io;
 pub mod metrics;
 pub mod poll;
+pub mod runtime;
 mod sys;
+pub mod task;
+pub mod time;
 
+pub use netpoll_macros::{main, test};
 pub use sys::{Poller, POLLER_ENV};
+pub use task::{spawn, spawn_blocking};

@@ -31,12 +31,30 @@ pub struct Metrics {
     pub poller_waits: u64,
     /// Wakes that reached the kernel (coalesced ones are not counted).
     pub wakes: u64,
+    /// Tasks spawned (not counting `spawn_blocking`).
+    pub tasks_spawned: u64,
+    /// Times a worker ran a task.
+    pub task_polls: u64,
+    /// Successful steals from another worker's queue.
+    pub steals: u64,
+    /// Tasks run from a worker's LIFO slot.
+    pub lifo_hits: u64,
+    /// Times a worker parked its thread.
+    pub parks: u64,
+    /// Times a worker blocked in the poller.
+    pub poller_blocking_waits: u64,
 }
 
 pub(crate) static EVENTS_DELIVERED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static STALE_EVENTS_DROPPED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static POLLER_WAITS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static WAKES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TASKS_SPAWNED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TASK_POLLS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static STEALS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LIFO_HITS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static PARKS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static POLLER_BLOCKING_WAITS: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -52,5 +70,11 @@ pub fn snapshot() -> Metrics {
         stale_events_dropped: STALE_EVENTS_DROPPED.load(Relaxed),
         poller_waits: POLLER_WAITS.load(Relaxed),
         wakes: WAKES.load(Relaxed),
+        tasks_spawned: TASKS_SPAWNED.load(Relaxed),
+        task_polls: TASK_POLLS.load(Relaxed),
+        steals: STEALS.load(Relaxed),
+        lifo_hits: LIFO_HITS.load(Relaxed),
+        parks: PARKS.load(Relaxed),
+        poller_blocking_waits: POLLER_BLOCKING_WAITS.load(Relaxed),
     }
 }

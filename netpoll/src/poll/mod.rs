@@ -15,7 +15,7 @@ mod token;
 #[cfg(all(test, not(loom)))]
 mod tests;
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 mod loom_models;
 
 pub use netpoller::{Events, Netpoller, Ready, Registration};

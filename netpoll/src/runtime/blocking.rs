@@ -1,0 +1,151 @@
+//! The blocking pool: threads for work that must not stall a worker
+//! (`spawn_blocking`, regular-file I/O, name resolution). It grows on
+//! demand up to a cap; threads idle longer than the keep-alive exit.
+//!
+//! Go needs no such pool: a goroutine blocked in a syscall releases its P
+//! and the runtime starts another M. Rust's threads cannot do that, so the
+//! blocking work moves instead (tokio: the blocking pool).
+
+use super::scheduler::lock;
+use super::task::{self, Runnable};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Pool settings.
+#[derive(Clone)]
+pub(crate) struct PoolConfig {
+    pub(crate) max_threads: usize,
+    pub(crate) keep_alive: Duration,
+    pub(crate) thread_name: String,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Runnable>,
+    threads: usize,
+    idle: usize,
+    shutdown: bool,
+    handles: Vec<JoinHandle<()>>,
+}
+
+pub(crate) struct BlockingPool {
+    state: Mutex<State>,
+    cond: Condvar,
+    config: PoolConfig,
+    /// The runtime to make current on pool threads (set once it exists).
+    handle: std::sync::OnceLock<super::WeakHandle>,
+}
+
+impl BlockingPool {
+    pub(crate) fn new(config: PoolConfig) -> BlockingPool {
+        BlockingPool {
+            state: Mutex::default(),
+            cond: Condvar::new(),
+            config,
+            handle: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn set_handle(&self, h: super::WeakHandle) {
+        let _ = self.handle.set(h);
+    }
+
+    /// Queues a task, starting a thread if none is idle and the cap allows.
+    pub(crate) fn push(self: &Arc<Self>, r: Runnable) {
+        let mut st = lock(&self.state);
+        if st.shutdown {
+            drop(st);
+            task::cancel(r);
+            return;
+        }
+        st.queue.push_back(r);
+        if st.idle > 0 {
+            drop(st);
+            self.cond.notify_one();
+            return;
+        }
+        if st.threads >= self.config.max_threads {
+            return; // a busy thread takes it when it is free
+        }
+        st.handles.retain(|h| !h.is_finished());
+        st.threads += 1;
+        match self.start_thread() {
+            Ok(h) => st.handles.push(h),
+            Err(_) if st.threads > 1 => st.threads -= 1, // the others will get to it
+            Err(e) => {
+                // No thread at all to run it: fail the task rather than
+                // leave its JoinHandle waiting forever.
+                st.threads -= 1;
+                let r = st.queue.pop_back();
+                drop(st);
+                eprintln!("netpoll: cannot start a blocking-pool thread: {e}");
+                if let Some(r) = r {
+                    task::cancel(r);
+                }
+            }
+        }
+    }
+
+    fn start_thread(self: &Arc<Self>) -> io::Result<JoinHandle<()>> {
+        let pool = self.clone();
+        std::thread::Builder::new()
+            .name(format!("{}-blocking", self.config.thread_name))
+            .spawn(move || pool.thread_main())
+    }
+
+    fn thread_main(&self) {
+        let _enter = self
+            .handle
+            .get()
+            .and_then(|h| h.upgrade())
+            .map(super::context::enter);
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(r) = st.queue.pop_front() {
+                drop(st);
+                task::run(r);
+                st = lock(&self.state);
+                continue;
+            }
+            if st.shutdown {
+                break;
+            }
+            st.idle += 1;
+            let (guard, timeout) = self
+                .cond
+                .wait_timeout(st, self.config.keep_alive)
+                .unwrap_or_else(|p| p.into_inner());
+            st = guard;
+            st.idle -= 1;
+            if timeout.timed_out() && st.queue.is_empty() && !st.shutdown {
+                break;
+            }
+        }
+        st.threads -= 1;
+    }
+
+    /// Stops the pool: queued tasks are cancelled, running ones finish, and
+    /// every thread is joined.
+    pub(crate) fn shutdown(&self) {
+        let (queued, handles) = {
+            let mut st = lock(&self.state);
+            st.shutdown = true;
+            (
+                st.queue.drain(..).collect::<Vec<_>>(),
+                std::mem::take(&mut st.handles),
+            )
+        };
+        self.cond.notify_all();
+        queued.into_iter().for_each(task::cancel);
+        let me = std::thread::current().id();
+        for h in handles {
+            // A pool thread dropping the runtime cannot join itself.
+            if h.thread().id() != me {
+                let _ = h.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Runtime configuration (Go: GOMAXPROCS and friends; tokio: Builder).
+
+use super::blocking::{BlockingPool, PoolConfig};
+use super::scheduler::{Config, Flavor, Shared};
+use super::Runtime;
+use crate::poll::Netpoller;
+use crate::Poller;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds a [`Runtime`].
+///
+/// # Example
+///
+/// ```
+/// use netpoll::runtime::{Builder, Poller};
+///
+/// let rt = Builder::new_multi_thread()
+///     .worker_threads(2)
+///     .poller(Poller::Poll)
+///     .thread_name("my-app")
+///     .build()?;
+/// assert_eq!(rt.handle().poller(), Poller::Poll);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    flavor: Flavor,
+    worker_threads: Option<usize>,
+    poller: Poller,
+    thread_name: String,
+    max_blocking_threads: usize,
+    keep_alive: Duration,
+}
+
+impl Builder {
+    fn new(flavor: Flavor) -> Builder {
+        Builder {
+            flavor,
+            worker_threads: None,
+            poller: Poller::Auto,
+            thread_name: "netpoll".to_owned(),
+            max_blocking_threads: 512,
+            keep_alive: Duration::from_secs(10),
+        }
+    }
+
+    /// A runtime with worker threads: one per CPU unless
+    /// [`worker_threads`](Self::worker_threads) says otherwise.
+    pub fn new_multi_thread() -> Builder {
+        Builder::new(Flavor::MultiThread)
+    }
+
+    /// A runtime whose tasks run on the thread that calls `block_on`, while
+    /// it does.
+    pub fn new_current_thread() -> Builder {
+        Builder::new(Flavor::CurrentThread)
+    }
+
+    /// The number of worker threads (Go: GOMAXPROCS). Ignored by the
+    /// current-thread flavour. Zero is refused by [`build`](Self::build).
+    pub fn worker_threads(&mut self, n: usize) -> &mut Builder {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// The kernel interface the poller uses; `Auto` by default, which
+    /// honours `NETPOLL_POLLER`.
+    pub fn poller(&mut self, poller: Poller) -> &mut Builder {
+        self.poller = poller;
+        self
+    }
+
+    /// The prefix of the runtime's thread names.
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// The most threads the blocking pool starts (512 by default).
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it
+    /// exits (10 s by default).
+    pub fn thread_keep_alive(&mut self, d: Duration) -> &mut Builder {
+        self.keep_alive = d;
+        self
+    }
+
+    /// Opens the poller and starts the worker threads.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let workers = match self.flavor {
+            Flavor::CurrentThread => 1,
+            Flavor::MultiThread => match self.worker_threads {
+                Some(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "worker_threads must be at least 1",
+                    ))
+                }
+                Some(n) => n,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
+        };
+        if self.max_blocking_threads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "max_blocking_threads must be at least 1",
+            ));
+        }
+        let poller = Netpoller::new(self.poller)?;
+        let blocking = Arc::new(BlockingPool::new(PoolConfig {
+            max_threads: self.max_blocking_threads,
+            keep_alive: self.keep_alive,
+            thread_name: self.thread_name.clone(),
+        }));
+        let config = Config {
+            flavor: self.flavor,
+            workers,
+            thread_name: self.thread_name.clone(),
+        };
+        Runtime::start(Arc::new(Shared::new(config, poller, blocking)))
+    }
+}

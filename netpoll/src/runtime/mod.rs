@@ -1,0 +1,432 @@
+//! The runtime: worker threads with the netpoller inside, timers and a
+//! blocking pool (Go: the scheduler and netpoller of package runtime).
+//!
+//! ```
+//! use netpoll::runtime::Builder;
+//!
+//! let rt = Builder::new_multi_thread().worker_threads(2).build()?;
+//! let sum = rt.block_on(async {
+//!     let tasks: Vec<_> = (0..10u64).map(|i| netpoll::spawn(async move { i * i })).collect();
+//!     let mut sum = 0;
+//!     for t in tasks {
+//!         sum += t.await.unwrap();
+//!     }
+//!     sum
+//! });
+//! assert_eq!(sum, 285);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Two flavours: multi-thread (one worker per CPU by default; Go's
+//! GOMAXPROCS) and current-thread (tasks run on the thread that calls
+//! `block_on`, while it does).
+
+mod blocking;
+mod builder;
+pub(crate) mod context;
+mod idle;
+mod owned;
+pub(crate) mod queue;
+mod scheduler;
+pub(crate) mod task;
+pub(crate) mod timer;
+
+#[cfg(all(test, loom))]
+mod loom_park;
+#[cfg(all(test, loom))]
+mod loom_queue;
+
+pub use crate::Poller;
+pub use builder::Builder;
+
+use async_task::WithInfo;
+use scheduler::{Shared, Worker};
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use task::{JoinHandle, TaskMeta};
+
+/// A netpoll runtime. Dropping it shuts it down: every task still alive is
+/// cancelled (queued ones dropped, waiting ones woken and dropped), the
+/// worker and blocking threads are joined, and the poller is closed.
+///
+/// # Example
+///
+/// ```
+/// let rt = netpoll::runtime::Runtime::new()?;
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
+}
+
+/// A cheap, cloneable reference to a runtime: spawns onto it and makes it
+/// current. Tasks and runtime threads find theirs with
+/// [`Handle::current`].
+///
+/// # Example
+///
+/// ```
+/// let rt = netpoll::runtime::Runtime::new()?;
+/// let handle = rt.handle().clone();
+/// let t = std::thread::spawn(move || handle.block_on(async { 5 }));
+/// assert_eq!(t.join().unwrap(), 5);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// A handle that does not keep the runtime alive.
+#[derive(Clone)]
+pub(crate) struct WeakHandle(Weak<Shared>);
+
+impl WeakHandle {
+    pub(crate) fn upgrade(&self) -> Option<Handle> {
+        self.0.upgrade().map(|shared| Handle { shared })
+    }
+}
+
+impl Runtime {
+    /// A multi-thread runtime with default settings (one worker per CPU).
+    pub fn new() -> std::io::Result<Runtime> {
+        Builder::new_multi_thread().build()
+    }
+
+    pub(crate) fn start(shared: Arc<Shared>) -> std::io::Result<Runtime> {
+        let handle = Handle { shared };
+        handle
+            .shared
+            .blocking
+            .set_handle(WeakHandle(Arc::downgrade(&handle.shared)));
+        let rt = Runtime {
+            handle,
+            threads: Mutex::new(Vec::new()),
+        };
+        if rt.handle.shared.config.flavor == scheduler::Flavor::MultiThread {
+            for index in 0..rt.handle.shared.config.workers {
+                let handle = rt.handle.clone();
+                let t = thread::Builder::new()
+                    .name(format!("{}-{index}", handle.shared.config.thread_name))
+                    .spawn(move || worker_main(handle, index))?;
+                scheduler::lock(&rt.threads).push(t);
+            }
+        }
+        Ok(rt)
+    }
+
+    /// Runs `future` to completion on the current thread and returns its
+    /// output. On a current-thread runtime the spawned tasks run here too,
+    /// while this call lasts.
+    ///
+    /// Panics if called from a thread that already drives a runtime (a
+    /// worker, or inside another `block_on`).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
+    }
+
+    /// Spawns a task; see [`crate::spawn`].
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs `f` on the blocking pool; see [`crate::spawn_blocking`].
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
+    /// This runtime's handle.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let shared = &self.handle.shared;
+        shared.begin_shutdown();
+        let me = thread::current().id();
+        for t in scheduler::lock(&self.threads).drain(..) {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        shared.blocking.shutdown();
+        shared.cancel_all();
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.handle.fmt(f)
+    }
+}
+
+fn worker_main(handle: Handle, index: usize) {
+    let Some(local) = handle.shared.take_core(index) else {
+        return;
+    };
+    let _enter = context::enter(handle.clone());
+    let _driving = context::drive();
+    let worker = Rc::new(Worker::new(handle.shared.clone(), index, local));
+    let guard = context::set_worker(worker.clone());
+    worker.run();
+    drop(guard);
+}
+
+impl Handle {
+    /// The runtime of the current thread: a worker's, a blocking-pool
+    /// thread's, or the one whose `block_on` is running here.
+    ///
+    /// Panics if there is none; see [`try_current`](Self::try_current).
+    pub fn current() -> Handle {
+        Handle::try_current().expect(
+            "netpoll: no runtime here; this must be called from a netpoll runtime \
+             (inside block_on, a task, or spawn_blocking)",
+        )
+    }
+
+    /// The runtime of the current thread, if any.
+    pub fn try_current() -> Option<Handle> {
+        context::current()
+    }
+
+    /// Makes this runtime current on this thread until the guard drops, so
+    /// `spawn` and I/O constructors find it outside `block_on`.
+    pub fn enter(&self) -> EnterGuard {
+        EnterGuard(context::enter(self.clone()))
+    }
+
+    /// The poller backend this runtime uses.
+    pub fn poller(&self) -> Poller {
+        self.shared.poller.backend()
+    }
+
+    /// Registers `fd` (which should be non-blocking) with this runtime's
+    /// poller: the low-level building block under the I/O types. Waits on
+    /// the registration are woken by the workers' netpoll.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let rt = netpoll::runtime::Runtime::new()?;
+    /// let (r, mut w) = std::io::pipe()?;
+    /// let reg = rt.handle().register(r.into())?;
+    /// std::thread::spawn(move || w.write_all(b"x"));
+    /// rt.block_on(reg.readable())?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn register(&self, fd: std::os::fd::OwnedFd) -> std::io::Result<crate::poll::Registration> {
+        self.shared.poller.register(fd)
+    }
+
+    /// Spawns a task onto this runtime; see [`crate::spawn`].
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let shared = &self.shared;
+        let key = shared.owned.reserve();
+        let guard = owned::OwnedGuard {
+            owned: shared.clone(),
+            key,
+        };
+        // The guard is captured, not created inside: a task cancelled
+        // before its first poll still drops it.
+        let future = async move {
+            let _guard = guard;
+            future.await
+        };
+        let sched = shared.clone();
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(TaskMeta::default())
+            .propagate_panic(true)
+            .spawn(
+                move |_| future,
+                WithInfo(move |r, info: async_task::ScheduleInfo| {
+                    sched.schedule(r, info.woken_while_running)
+                }),
+            );
+        let waker = runnable.waker();
+        shared.owned.fill(key, waker.clone());
+        crate::metrics::add(&crate::metrics::TASKS_SPAWNED, 1);
+        runnable.schedule();
+        JoinHandle::new(task, waker)
+    }
+
+    /// Runs `f` on the blocking pool; see [`crate::spawn_blocking`].
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let pool = self.shared.blocking.clone();
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(TaskMeta::default())
+            .propagate_panic(true)
+            .spawn(move |_| async move { f() }, move |r| pool.push(r));
+        let waker = runnable.waker();
+        runnable.schedule();
+        JoinHandle::new(task, waker)
+    }
+
+    /// Runs `future` to completion on this thread; see [`Runtime::block_on`].
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _enter = context::enter(self.clone());
+        let _driving = context::drive();
+        if self.shared.config.flavor == scheduler::Flavor::CurrentThread {
+            if let Some(local) = self.shared.take_core(0) {
+                return block_on_current_thread(&self.shared, local, future);
+            }
+            // Another thread is driving this runtime: wait for the future
+            // here while it runs the tasks.
+        }
+        block_on_parked(future)
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("flavor", &self.shared.config.flavor)
+            .field("workers", &self.shared.config.workers)
+            .field("poller", &self.poller())
+            .finish()
+    }
+}
+
+/// Makes a runtime current until dropped; from [`Handle::enter`].
+pub struct EnterGuard(#[allow(dead_code)] context::EnterGuard);
+
+impl fmt::Debug for EnterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnterGuard")
+    }
+}
+
+/// Wakes the thread blocked in `block_on_parked`.
+struct Unpark(thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `future` on this thread, parking between wakes; the tasks it
+/// waits for run on the workers.
+fn block_on_parked<F: Future>(future: F) -> F::Output {
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        thread::park();
+    }
+}
+
+/// The main future's waker on a current-thread runtime: flags it and
+/// interrupts the poller the thread may be sleeping in.
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Weak<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        if let Some(shared) = self.shared.upgrade() {
+            shared.wake_poller();
+        }
+    }
+}
+
+/// Gives the local queue back when `block_on` ends, even by a panic.
+struct CoreGuard {
+    guard: Option<context::WorkerGuard>,
+}
+
+impl Drop for CoreGuard {
+    fn drop(&mut self) {
+        let worker = self.guard.take().and_then(|g| g.take());
+        if let Some(worker) = worker.and_then(|w| Rc::try_unwrap(w).ok()) {
+            let shared = worker.shared.clone();
+            shared.put_core(0, worker.into_local());
+        }
+    }
+}
+
+/// The current-thread scheduler: this thread is the only worker and the
+/// poller's owner while `future` runs.
+fn block_on_current_thread<F: Future>(
+    shared: &Arc<Shared>,
+    local: queue::Local<task::Runnable>,
+    future: F,
+) -> F::Output {
+    let worker = Rc::new(Worker::new(shared.clone(), 0, local));
+    let _core = CoreGuard {
+        guard: Some(context::set_worker(worker.clone())),
+    };
+    let main = Arc::new(MainWaker {
+        woken: AtomicBool::new(true),
+        shared: Arc::downgrade(shared),
+    });
+    let waker = Waker::from(main.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if main.woken.swap(false, Ordering::SeqCst) {
+            if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+        // A batch of tasks between two polls of the main future, even if it
+        // is woken meanwhile: a main future that yields in a loop must not
+        // starve the tasks (tokio: the current-thread event interval).
+        let mut ran = 0;
+        while ran < 61 {
+            match worker.next_task() {
+                Some(r) => {
+                    worker.run_task(r);
+                    ran += 1;
+                }
+                None => break,
+            }
+        }
+        if ran > 0 || main.woken.load(Ordering::SeqCst) {
+            continue;
+        }
+        worker.poll_now();
+        if let Some(r) = worker.next_task() {
+            worker.run_task(r);
+            continue;
+        }
+        worker.block_in_poller(|| main.woken.load(Ordering::SeqCst));
+    }
+}

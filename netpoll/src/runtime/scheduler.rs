@@ -1,0 +1,602 @@
+//! The scheduler with the netpoller inside (Go: runtime/proc.go's
+//! schedule/findRunnable, with netpoll called from the same loop).
+//!
+//! Each worker thread owns a local run queue with a LIFO "next" slot
+//! (Go: runq, runnext). A worker looks for work in this order:
+//!
+//! 1. every 61st tick, the global queue first, so it cannot starve, plus
+//!    expired timers and a non-blocking netpoll, so a worker that never
+//!    runs dry still hears I/O and timers (Go: schedtick%61, sysmon);
+//! 2. its LIFO slot (at most [`MAX_LIFO_POLLS`] times in a row), then its
+//!    ring, then a batch from the global queue;
+//! 3. timers and a non-blocking netpoll: wakers run on this thread and
+//!    land in this worker's own queue;
+//! 4. stealing half of another worker's queue, with at most half of the
+//!    busy workers searching at once (Go: nmspinning);
+//! 5. sleeping: the first idle worker blocks in the poller until the next
+//!    timer (there is no reactor thread between the kernel and the task);
+//!    the others park on their thread.
+//!
+//! Work that arrives from outside (another thread, the blocking pool, a
+//! timer fired elsewhere) goes to the global queue and wakes one idle
+//! worker: a parked one if any, else the one blocked in the poller, through
+//! the backend's wake (Go: wakep, netpollBreak).
+
+use super::blocking::BlockingPool;
+use super::idle::{Idle, Wake};
+use super::owned::OwnedTasks;
+use super::queue::{self, Local, Stealer};
+use super::task::{self, Runnable};
+use super::timer::Timers;
+use crate::metrics;
+use crate::poll::{Events, Netpoller};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// Ticks between fairness checks (Go and tokio both use 61: a prime, so it
+/// does not beat with a program's own periodicity).
+const MAINTENANCE_INTERVAL: u32 = 61;
+
+/// Consecutive tasks taken from the LIFO slot before the ring gets a turn;
+/// two tasks waking each other must not starve the rest.
+const MAX_LIFO_POLLS: u32 = 3;
+
+/// The runtime flavour.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Flavor {
+    MultiThread,
+    CurrentThread,
+}
+
+/// Locks a mutex whose data stays consistent across a panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The global run queue (Go: sched.runq).
+#[derive(Default)]
+struct Inject {
+    queue: Mutex<VecDeque<Runnable>>,
+    /// Mirrors the queue's length so "is there anything?" takes no lock.
+    len: AtomicUsize,
+}
+
+impl Inject {
+    fn push(&self, r: Runnable) {
+        let mut q = lock(&self.queue);
+        q.push_back(r);
+        self.len.store(q.len(), SeqCst);
+    }
+
+    fn push_batch(&self, batch: Vec<Runnable>) {
+        let mut q = lock(&self.queue);
+        q.extend(batch);
+        self.len.store(q.len(), SeqCst);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len.load(SeqCst) == 0
+    }
+
+    /// Takes up to `max` tasks.
+    fn pop_batch(&self, max: usize) -> Vec<Runnable> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let mut q = lock(&self.queue);
+        let n = q.len().min(max);
+        let batch: Vec<_> = q.drain(..n).collect();
+        self.len.store(q.len(), SeqCst);
+        batch
+    }
+
+    fn pop(&self) -> Option<Runnable> {
+        self.pop_batch(1).pop()
+    }
+}
+
+/// How another thread reaches a worker: its queue's thief end and its
+/// parking spot.
+struct Remote {
+    stealer: Stealer<Runnable>,
+    thread: OnceLock<Thread>,
+    /// Set by a notifier that took this worker out of the sleeper list.
+    notified: AtomicBool,
+}
+
+impl Remote {
+    fn unpark(&self) {
+        self.notified.store(true, SeqCst);
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// Static configuration of a runtime.
+pub(crate) struct Config {
+    pub(crate) flavor: Flavor,
+    pub(crate) workers: usize,
+    pub(crate) thread_name: String,
+}
+
+/// Everything the workers of one runtime share.
+pub(crate) struct Shared {
+    pub(crate) poller: Netpoller,
+    pub(crate) timers: Timers,
+    pub(crate) owned: OwnedTasks,
+    pub(crate) blocking: Arc<BlockingPool>,
+    pub(crate) config: Config,
+    inject: Inject,
+    remotes: Box<[Remote]>,
+    idle: Idle,
+    shutdown: AtomicBool,
+    /// A worker holds the poller (blocks in it when idle).
+    poller_owned: AtomicBool,
+    /// Until when that wait sleeps, in ns since `epoch` (MAX: unknown), so
+    /// a new, earlier timer knows to wake it (Go: wakeNetPoller).
+    poller_sleep_until: AtomicU64,
+    epoch: Instant,
+    /// The local queues nobody runs yet: taken by worker threads at start,
+    /// and by `block_on` on a current-thread runtime.
+    cores: Mutex<Vec<Option<Local<Runnable>>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config, poller: Netpoller, blocking: Arc<BlockingPool>) -> Shared {
+        let (locals, remotes): (Vec<_>, Vec<_>) = (0..config.workers)
+            .map(|_| {
+                let (local, stealer) = queue::new();
+                (
+                    Some(local),
+                    Remote {
+                        stealer,
+                        thread: OnceLock::new(),
+                        notified: AtomicBool::new(false),
+                    },
+                )
+            })
+            .unzip();
+        Shared {
+            poller,
+            timers: Timers::new(),
+            owned: OwnedTasks::new(),
+            blocking,
+            config,
+            inject: Inject::default(),
+            remotes: remotes.into_boxed_slice(),
+            idle: Idle::default(),
+            shutdown: AtomicBool::new(false),
+            poller_owned: AtomicBool::new(false),
+            poller_sleep_until: AtomicU64::new(u64::MAX),
+            epoch: Instant::now(),
+            cores: Mutex::new(locals),
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Acquire)
+    }
+
+    /// Takes worker `index`'s local queue, if nobody runs it.
+    pub(crate) fn take_core(&self, index: usize) -> Option<Local<Runnable>> {
+        lock(&self.cores)[index].take()
+    }
+
+    /// Gives a local queue back (current-thread `block_on` returning).
+    pub(crate) fn put_core(&self, index: usize, local: Local<Runnable>) {
+        lock(&self.cores)[index] = Some(local);
+    }
+
+    /// The schedule function of every task (async-task calls it on wake).
+    pub(crate) fn schedule(self: &Arc<Self>, r: Runnable, yielded: bool) {
+        if self.is_shutdown() {
+            task::cancel(r);
+            return;
+        }
+        let pushed = super::context::with_worker(|w| match w {
+            Some(w) if Arc::ptr_eq(&w.shared, self) => {
+                w.push(r, yielded);
+                None
+            }
+            _ => Some(r),
+        });
+        match pushed {
+            // On one of our workers: it will run it, but an idle sibling
+            // may help (Go: ready → runqput + wakep).
+            None => self.notify_one(),
+            Some(r) => {
+                self.inject.push(r);
+                self.notify_one();
+            }
+        }
+    }
+
+    /// Wakes one idle worker if nobody is already looking for work
+    /// (Go: wakep, and netpollBreak when the only idle worker is in the
+    /// poller).
+    pub(crate) fn notify_one(&self) {
+        match self.idle.notify() {
+            Wake::Nobody => {}
+            Wake::Worker(i) => self.remotes[i].unpark(),
+            Wake::Poller => {
+                let _ = self.poller.wake();
+            }
+        }
+    }
+
+    /// Interrupts the poller's blocking wait, if one is under way.
+    pub(crate) fn wake_poller(&self) {
+        if self.idle.poller_sleeping() {
+            let _ = self.poller.wake();
+        }
+    }
+
+    /// A timer was added: if it is due before the sleeping poller would
+    /// wake, wake it now so it can recompute its timeout.
+    pub(crate) fn timer_added(&self, deadline: Instant) {
+        fence(SeqCst);
+        if self.idle.poller_sleeping() {
+            let at = self.nanos(deadline);
+            if at < self.poller_sleep_until.load(SeqCst) {
+                let _ = self.poller.wake();
+            }
+        }
+    }
+
+    fn nanos(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch)
+            .as_nanos()
+            .min(u64::MAX as u128 - 1) as u64
+    }
+
+    /// Whether any queue (other than worker `me`'s) holds work, or a timer
+    /// is due: a worker that is about to sleep looks once more.
+    fn any_work(&self, me: usize) -> bool {
+        !self.inject.is_empty()
+            || self
+                .remotes
+                .iter()
+                .enumerate()
+                .any(|(i, r)| i != me && !r.stealer.is_empty())
+            || self
+                .timers
+                .next_deadline()
+                .is_some_and(|d| d <= Instant::now())
+    }
+
+    /// Begins shutdown: no task runs from now on; every worker wakes up and
+    /// exits.
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        if self.shutdown.swap(true, SeqCst) {
+            return false;
+        }
+        for r in self.remotes.iter() {
+            r.unpark();
+        }
+        let _ = self.poller.wake();
+        true
+    }
+
+    /// Cancels every task that is left: queued ones are dropped, and the
+    /// ones waiting on I/O or timers are woken, which drops them too now
+    /// that scheduling refuses to run anything.
+    pub(crate) fn cancel_all(&self) {
+        for r in self.inject.pop_batch(usize::MAX) {
+            task::cancel(r);
+        }
+        let queued: Vec<Runnable> = lock(&self.cores)
+            .iter_mut()
+            .flatten()
+            .flat_map(|local| std::iter::from_fn(|| local.pop()))
+            .collect();
+        queued.into_iter().for_each(task::cancel);
+        // A cancelled future may own other tasks' JoinHandles or wakers;
+        // go round until nothing is left or nothing moves.
+        loop {
+            let before = self.owned.len();
+            for w in self.owned.wakers() {
+                w.wake();
+            }
+            let after = self.owned.len();
+            if after == 0 || after >= before {
+                break;
+            }
+        }
+    }
+}
+
+/// Per-worker counters, added to the global metrics in batches.
+#[derive(Default)]
+struct Stats {
+    polls: Cell<u64>,
+    steals: Cell<u64>,
+    lifo_hits: Cell<u64>,
+    parks: Cell<u64>,
+    blocking_waits: Cell<u64>,
+}
+
+impl Stats {
+    fn bump(c: &Cell<u64>) {
+        c.set(c.get() + 1);
+    }
+
+    fn flush(&self) {
+        metrics::add(&metrics::TASK_POLLS, self.polls.take());
+        metrics::add(&metrics::STEALS, self.steals.take());
+        metrics::add(&metrics::LIFO_HITS, self.lifo_hits.take());
+        metrics::add(&metrics::PARKS, self.parks.take());
+        metrics::add(&metrics::POLLER_BLOCKING_WAITS, self.blocking_waits.take());
+    }
+}
+
+/// One worker, living on its thread (Go: an M holding a P).
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    index: usize,
+    local: RefCell<Local<Runnable>>,
+    events: RefCell<Events>,
+    tick: Cell<u32>,
+    lifo_polls: Cell<u32>,
+    searching: Cell<bool>,
+    rng: Cell<u32>,
+    stats: Stats,
+}
+
+impl Worker {
+    pub(crate) fn new(shared: Arc<Shared>, index: usize, local: Local<Runnable>) -> Worker {
+        let _ = shared.remotes[index].thread.set(std::thread::current());
+        Worker {
+            shared,
+            index,
+            local: RefCell::new(local),
+            events: RefCell::new(Events::new()),
+            tick: Cell::new(0),
+            lifo_polls: Cell::new(0),
+            searching: Cell::new(false),
+            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Hands the local queue back (the worker is done).
+    pub(crate) fn into_local(self) -> Local<Runnable> {
+        self.stats.flush();
+        self.local.into_inner()
+    }
+
+    /// Queues a task woken on this thread. A task that yielded goes to the
+    /// back, so it cannot keep the worker to itself; a task woken by
+    /// another goes to the LIFO slot, to run next while its data is hot.
+    fn push(&self, r: Runnable, yielded: bool) {
+        let mut local = self.local.borrow_mut();
+        let overflow = |batch| self.shared.inject.push_batch(batch);
+        if yielded {
+            local.push_back(r, overflow);
+        } else {
+            local.push_next(r, overflow);
+        }
+    }
+
+    fn rand(&self) -> u32 {
+        // xorshift32: only spreads steal victims, needs no quality.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    /// The run loop of a worker thread.
+    pub(crate) fn run(&self) {
+        while !self.shared.is_shutdown() {
+            if let Some(r) = self.next_task().or_else(|| self.search()) {
+                self.run_task(r);
+                continue;
+            }
+            self.park();
+        }
+        // Leave nothing behind: cancel what this worker still holds. (The
+        // borrow ends before the drop: a dropped future may wake others.)
+        loop {
+            let next = self.local.borrow_mut().pop();
+            match next {
+                Some(r) => task::cancel(r),
+                None => break,
+            }
+        }
+        self.stats.flush();
+    }
+
+    /// Runs one task.
+    pub(crate) fn run_task(&self, r: Runnable) {
+        if self.searching.get() {
+            self.stop_searching();
+        }
+        Stats::bump(&self.stats.polls);
+        task::run(r);
+    }
+
+    /// Work this worker can take without looking elsewhere.
+    pub(crate) fn next_task(&self) -> Option<Runnable> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick.is_multiple_of(MAINTENANCE_INTERVAL) {
+            self.maintenance();
+            if let Some(r) = self.shared.inject.pop() {
+                return Some(r);
+            }
+        }
+        let mut local = self.local.borrow_mut();
+        if self.lifo_polls.get() < MAX_LIFO_POLLS {
+            if let Some(r) = local.pop_next() {
+                self.lifo_polls.set(self.lifo_polls.get() + 1);
+                Stats::bump(&self.stats.lifo_hits);
+                return Some(r);
+            }
+        }
+        self.lifo_polls.set(0);
+        if let Some(r) = local.pop_ring().or_else(|| local.pop_next()) {
+            return Some(r);
+        }
+        drop(local);
+        self.take_from_inject()
+    }
+
+    /// A fair share of the global queue: the first to run, the rest into
+    /// the local queue.
+    fn take_from_inject(&self) -> Option<Runnable> {
+        let workers = self.shared.config.workers.max(1);
+        let want = (self.shared.inject.len.load(Relaxed) / workers + 1).min(128);
+        let mut batch = self.shared.inject.pop_batch(want).into_iter();
+        let first = batch.next()?;
+        let mut local = self.local.borrow_mut();
+        for r in batch {
+            local.push_back(r, |b| self.shared.inject.push_batch(b));
+        }
+        Some(first)
+    }
+
+    /// Timers, I/O and metrics, every [`MAINTENANCE_INTERVAL`] ticks.
+    fn maintenance(&self) {
+        self.poll_now();
+        self.stats.flush();
+    }
+
+    /// Fires due timers and polls the kernel without blocking; whatever
+    /// they wake lands in this worker's queue.
+    pub(crate) fn poll_now(&self) {
+        self.shared.timers.fire(Instant::now());
+        if let Ok(mut events) = self.events.try_borrow_mut() {
+            let _ = self.shared.poller.poll(&mut events, Some(Duration::ZERO));
+        }
+    }
+
+    /// Looks for work beyond the local queue: timers and I/O first, then
+    /// other workers' queues.
+    fn search(&self) -> Option<Runnable> {
+        self.poll_now();
+        if let Some(r) = self.local.borrow_mut().pop() {
+            return Some(r);
+        }
+        if let Some(r) = self.take_from_inject() {
+            return Some(r);
+        }
+        let n = self.shared.remotes.len();
+        if n <= 1 {
+            return None;
+        }
+        if !self.searching.get() {
+            if !self.shared.idle.start_searching(n) {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let start = self.rand() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            let stolen = self.shared.remotes[victim]
+                .stealer
+                .steal_into(&mut self.local.borrow_mut());
+            if stolen.is_some() {
+                Stats::bump(&self.stats.steals);
+                return stolen;
+            }
+        }
+        self.take_from_inject()
+    }
+
+    /// Found work while searching: if this was the last searcher, wake
+    /// another to keep looking, since more work may be coming
+    /// (Go: resetspinning → wakep).
+    fn stop_searching(&self) {
+        self.searching.set(false);
+        if self.shared.idle.stop_searching() {
+            self.shared.notify_one();
+        }
+    }
+
+    /// Sleeps until there may be work: in the poller if nobody else is,
+    /// otherwise parked on this thread.
+    fn park(&self) {
+        let shared = &self.shared;
+        if self.searching.replace(false)
+            && shared.idle.stop_searching()
+            && shared.any_work(self.index)
+        {
+            // The last searcher to give up must look once more: work that
+            // was queued while it searched notified nobody (Go: the
+            // nmspinning decrement in findRunnable).
+            return;
+        }
+        if shared
+            .poller_owned
+            .compare_exchange(false, true, AcqRel, Acquire)
+            .is_ok()
+        {
+            self.block_in_poller(|| false);
+            shared.poller_owned.store(false, Release);
+            // Woke more than this worker runs at once: let a sibling steal.
+            if self.local.borrow().len() > 1 {
+                shared.notify_one();
+            }
+            return;
+        }
+        self.park_thread();
+    }
+
+    /// Blocks in the kernel until an event, a wake, or the next timer.
+    /// `woken` is one more reason not to sleep (current-thread: the main
+    /// future was woken).
+    pub(crate) fn block_in_poller(&self, woken: impl Fn() -> bool) {
+        let shared = &self.shared;
+        shared.poller_sleep_until.store(u64::MAX, SeqCst);
+        // Either a notifier sees us sleeping and wakes the poller, or we
+        // see its work here (see idle.rs).
+        shared.idle.poller_enter();
+        if shared.is_shutdown() || woken() || shared.any_work(self.index) {
+            shared.idle.poller_leave();
+            return;
+        }
+        let now = Instant::now();
+        let deadline = shared.timers.next_deadline();
+        if let Some(d) = deadline {
+            shared.poller_sleep_until.store(shared.nanos(d), SeqCst);
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(now));
+        Stats::bump(&self.stats.blocking_waits);
+        {
+            let mut events = self.events.borrow_mut();
+            let _ = shared.poller.poll(&mut events, timeout);
+        }
+        shared.idle.poller_leave();
+        shared.timers.fire(Instant::now());
+    }
+
+    /// Parks this thread until a notifier picks it.
+    fn park_thread(&self) {
+        let shared = &self.shared;
+        let remote = &shared.remotes[self.index];
+        shared.idle.park_enter(self.index);
+        if !shared.any_work(self.index) && !shared.is_shutdown() {
+            Stats::bump(&self.stats.parks);
+            self.stats.flush();
+            while !remote.notified.swap(false, SeqCst) && !shared.is_shutdown() {
+                std::thread::park();
+            }
+        }
+        if shared.idle.park_leave(self.index) {
+            // A notifier took us out and counted us as searching.
+            remote.notified.store(false, SeqCst);
+            self.searching.set(true);
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Tasks: spawning, joining, yielding (Go: the `go` statement).
+
+pub use crate::runtime::task::{JoinError, JoinHandle};
+
+use crate::runtime::Handle;
+use std::future::{poll_fn, Future};
+use std::task::Poll;
+
+/// Spawns a task on the current runtime and returns a handle to await its
+/// output or abort it. Panics if called outside a runtime.
+///
+/// Go: `go f()`.
+///
+/// # Example
+///
+/// ```
+/// let rt = netpoll::runtime::Runtime::new()?;
+/// let v = rt.block_on(async { netpoll::spawn(async { "hi" }).await });
+/// assert_eq!(v.unwrap(), "hi");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Handle::current().spawn(future)
+}
+
+/// Runs blocking code on the runtime's blocking pool, off the workers.
+/// Panics if called outside a runtime.
+///
+/// # Example
+///
+/// ```
+/// let rt = netpoll::runtime::Runtime::new()?;
+/// let n = rt.block_on(async {
+///     netpoll::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count()).unwrap_or(0)).await
+/// });
+/// assert!(n.unwrap() > 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    Handle::current().spawn_blocking(f)
+}
+
+/// Lets other tasks run before this one continues; the task goes to the
+/// back of its worker's queue.
+///
+/// Go: `runtime.Gosched()`.
+///
+/// # Example
+///
+/// ```
+/// let rt = netpoll::runtime::Runtime::new()?;
+/// rt.block_on(netpoll::task::yield_now());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}

@@ -1,0 +1,91 @@
+//! `interval`: ticks at a fixed period (Go: time.Ticker).
+
+use super::sleep::{sleep_until, Sleep};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Ticks every `period`, the first tick at once.
+///
+/// Go: `time.NewTicker`. Panics if `period` is zero.
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let rt = netpoll::runtime::Runtime::new()?;
+/// rt.block_on(async {
+///     let start = Instant::now();
+///     let mut ticks = netpoll::time::interval(Duration::from_millis(10));
+///     for _ in 0..3 {
+///         ticks.tick().await;
+///     }
+///     assert!(start.elapsed() >= Duration::from_millis(20));
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn interval(period: Duration) -> Interval {
+    interval_at(Instant::now(), period)
+}
+
+/// Ticks every `period`, the first tick at `start`.
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let i = netpoll::time::interval_at(Instant::now(), Duration::from_secs(1));
+/// assert_eq!(i.period(), Duration::from_secs(1));
+/// ```
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    assert!(
+        !period.is_zero(),
+        "netpoll::time::interval: period must be non-zero"
+    );
+    Interval {
+        next: start,
+        period,
+        sleep: sleep_until(start),
+    }
+}
+
+/// The stream of ticks of [`interval`].
+///
+/// Ticks missed while nobody awaited come at once, one per `tick` call,
+/// until the schedule is caught up (tokio's `MissedTickBehavior::Burst`).
+#[derive(Debug)]
+pub struct Interval {
+    next: Instant,
+    period: Duration,
+    sleep: Sleep,
+}
+
+impl Interval {
+    /// Waits for the next tick and returns when it was scheduled.
+    pub async fn tick(&mut self) -> Instant {
+        poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        if Pin::new(&mut self.sleep).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let tick = self.next;
+        self.next = tick.checked_add(self.period).unwrap_or(tick);
+        self.sleep.reset(self.next);
+        Poll::Ready(tick)
+    }
+
+    /// Restarts the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        self.next = Instant::now() + self.period;
+        self.sleep.reset(self.next);
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+}

@@ -1,0 +1,430 @@
+//! The runtime: both flavours, tasks, join handles, the blocking pool,
+//! shutdown. The poller backend comes from NETPOLL_POLLER (CI runs the
+//! file once per backend).
+
+mod common;
+
+use common::{fd_count, pipe, serial};
+use netpoll::runtime::{Builder, Handle, Runtime};
+use netpoll::task::yield_now;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+fn flavours() -> Vec<(&'static str, Runtime)> {
+    vec![
+        (
+            "multi_thread",
+            Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap(),
+        ),
+        (
+            "current_thread",
+            Builder::new_current_thread().build().unwrap(),
+        ),
+    ]
+}
+
+/// Threads of this process started by a runtime (named `netpoll-…`);
+/// libtest's own test threads come and go and are not counted.
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("netpoll"))
+        .count()
+}
+
+#[test]
+fn block_on_spawn_and_join_on_both_flavours() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let sum = rt.block_on(async {
+            let hs: Vec<_> = (0..1_000u64)
+                .map(|i| netpoll::spawn(async move { i }))
+                .collect();
+            let mut sum = 0;
+            for h in hs {
+                sum += h.await.unwrap();
+            }
+            sum
+        });
+        assert_eq!(sum, 999 * 1000 / 2, "{name}");
+    }
+}
+
+#[test]
+fn spawn_storm_from_outside_and_inside() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let count = Arc::new(AtomicUsize::new(0));
+        // From other threads, through the handle.
+        let outside: Vec<_> = (0..4)
+            .map(|_| {
+                let (h, count) = (rt.handle().clone(), count.clone());
+                std::thread::spawn(move || {
+                    (0..2_500)
+                        .map(|_| {
+                            let count = count.clone();
+                            h.spawn(async move {
+                                count.fetch_add(1, SeqCst);
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let handles: Vec<_> = outside
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        rt.block_on(async {
+            // From inside, recursively.
+            let c = count.clone();
+            netpoll::spawn(async move {
+                let hs: Vec<_> = (0..10_000)
+                    .map(|_| {
+                        let c = c.clone();
+                        netpoll::spawn(async move {
+                            c.fetch_add(1, SeqCst);
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.await.unwrap();
+                }
+            })
+            .await
+            .unwrap();
+            for h in handles {
+                h.await.unwrap();
+            }
+        });
+        assert_eq!(count.load(SeqCst), 20_000, "{name}");
+    }
+}
+
+#[test]
+fn chained_spawn_depth() {
+    let _serial = serial();
+    fn chain(n: u32) -> netpoll::task::JoinHandle<u32> {
+        netpoll::spawn(async move {
+            if n == 0 {
+                0
+            } else {
+                chain(n - 1).await.unwrap() + 1
+            }
+        })
+    }
+    for (name, rt) in flavours() {
+        let depth = rt.block_on(async { chain(1_000).await.unwrap() });
+        assert_eq!(depth, 1_000, "{name}");
+    }
+}
+
+#[test]
+fn a_panicking_task_is_a_join_error_and_the_runtime_survives() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let err = netpoll::spawn(async { panic!("boom") }).await.unwrap_err();
+            assert!(err.is_panic(), "{name}");
+            assert!(err.to_string().contains("boom"));
+            assert_eq!(netpoll::spawn(async { 1 }).await.unwrap(), 1);
+        });
+    }
+}
+
+#[test]
+fn abort_cancels_a_sleeping_task_and_keeps_a_finished_output() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let dropped = Arc::new(AtomicUsize::new(0));
+            struct OnDrop(Arc<AtomicUsize>);
+            impl Drop for OnDrop {
+                fn drop(&mut self) {
+                    self.0.fetch_add(1, SeqCst);
+                }
+            }
+            let d = OnDrop(dropped.clone());
+            let h = netpoll::spawn(async move {
+                let _d = d;
+                netpoll::time::sleep(Duration::from_secs(3600)).await;
+            });
+            yield_now().await;
+            h.abort();
+            let err = h.await.unwrap_err();
+            assert!(err.is_cancelled(), "{name}");
+            assert_eq!(dropped.load(SeqCst), 1, "{name}: future dropped");
+
+            let done = netpoll::spawn(async { 5 });
+            while !done.is_finished() {
+                yield_now().await;
+            }
+            done.abort();
+            assert_eq!(done.await.unwrap(), 5, "{name}: abort after finish");
+        });
+    }
+}
+
+#[test]
+fn spawn_blocking_runs_off_the_workers() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let out = rt.block_on(async {
+            let worker = std::thread::current().id();
+            let h = netpoll::spawn_blocking(move || {
+                assert_ne!(std::thread::current().id(), worker);
+                // The runtime is current on pool threads.
+                Handle::current().block_on(async { 3 })
+            });
+            h.await.unwrap()
+        });
+        assert_eq!(out, 3, "{name}");
+        let err = rt
+            .block_on(async { netpoll::spawn_blocking(|| panic!("in the pool")).await })
+            .unwrap_err();
+        assert!(err.is_panic());
+    }
+}
+
+#[test]
+fn blocking_pool_grows_to_its_cap_and_threads_retire() {
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(4)
+        .thread_keep_alive(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let hs: Vec<_> = (0..16)
+            .map(|_| {
+                let (running, peak) = (running.clone(), peak.clone());
+                netpoll::spawn_blocking(move || {
+                    let now = running.fetch_add(1, SeqCst) + 1;
+                    peak.fetch_max(now, SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    running.fetch_sub(1, SeqCst);
+                })
+            })
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert!(peak.load(SeqCst) <= 4, "cap respected");
+    assert!(peak.load(SeqCst) >= 2, "pool grew");
+    let before = thread_count();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        thread_count() < before,
+        "idle pool threads exit after keep-alive"
+    );
+}
+
+#[test]
+fn block_on_inside_the_runtime_panics_clearly() {
+    let _serial = serial();
+    let rt = Builder::new_current_thread().build().unwrap();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async { Handle::current().block_on(async {}) })
+    }))
+    .unwrap_err();
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap();
+    assert!(msg.contains("cannot block_on"), "{msg}");
+}
+
+#[test]
+fn handle_current_outside_a_runtime_is_none() {
+    let _serial = serial();
+    assert!(Handle::try_current().is_none());
+    let rt = Runtime::new().unwrap();
+    let _g = rt.handle().enter();
+    assert!(Handle::try_current().is_some());
+}
+
+#[test]
+fn zero_workers_is_an_error_not_a_panic() {
+    let _serial = serial();
+    let err = Builder::new_multi_thread()
+        .worker_threads(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// One million cross-thread wakes all arrive: 250 tasks each wait for
+/// 4 000 pipe bytes written one at a time by a plain thread.
+#[test]
+fn a_million_cross_thread_wakes_complete() {
+    let _serial = serial();
+    let fds = fd_count();
+    for (name, rt) in flavours() {
+        // 250 pipes x 4 000 bytes: a million writes from a plain thread,
+        // each of which can wake the task waiting on its pipe.
+        const TASKS: usize = 250;
+        const ROUNDS: usize = 4_000;
+        let start = Instant::now();
+        let (writers, tasks): (Vec<_>, Vec<_>) = (0..TASKS)
+            .map(|_| {
+                let (r, w) = pipe();
+                let reg = rt.handle().register(r).unwrap();
+                let task = rt.spawn(async move {
+                    let mut got = 0;
+                    let mut buf = [0u8; 64];
+                    while got < ROUNDS {
+                        match rustix::io::read(reg.fd(), &mut buf) {
+                            Ok(n) => got += n,
+                            Err(rustix::io::Errno::AGAIN) => reg.readable().await.unwrap(),
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    got
+                });
+                (w, task)
+            })
+            .unzip();
+        let barrier = Arc::new(Barrier::new(2));
+        let b2 = barrier.clone();
+        let writer = std::thread::spawn(move || {
+            b2.wait();
+            for _ in 0..ROUNDS {
+                for w in &writers {
+                    rustix::io::write(w, b"x").unwrap();
+                }
+            }
+        });
+        barrier.wait();
+        let total: usize = rt.block_on(async {
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            total
+        });
+        writer.join().unwrap();
+        assert_eq!(total, TASKS * ROUNDS, "{name}");
+        eprintln!("{name}: {} wakes in {:?}", TASKS * ROUNDS, start.elapsed());
+    }
+    assert_eq!(fd_count(), fds);
+}
+
+/// A task that yields forever does not starve I/O or timers.
+#[test]
+fn a_yield_forever_task_starves_neither_io_nor_timers() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let spinning = netpoll::spawn(async {
+                loop {
+                    yield_now().await;
+                }
+            });
+            let (r, w) = pipe();
+            let reg = Handle::current().register(r).unwrap();
+            let io = netpoll::spawn(async move {
+                reg.readable().await.unwrap();
+            });
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                rustix::io::write(&w, b"x").unwrap();
+            });
+            let t = Instant::now();
+            netpoll::time::sleep(Duration::from_millis(30)).await;
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "{name}: timer starved"
+            );
+            netpoll::time::timeout(Duration::from_secs(2), io)
+                .await
+                .unwrap_or_else(|_| panic!("{name}: I/O starved"))
+                .unwrap();
+            spinning.abort();
+        });
+    }
+}
+
+/// Dropping a runtime with thousands of pending tasks cancels them all and
+/// leaks neither threads nor fds.
+#[test]
+fn shutdown_with_thousands_of_pending_tasks_leaks_nothing() {
+    let _serial = serial();
+    let threads = thread_count();
+    let fds = fd_count();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct OnDrop(Arc<AtomicUsize>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+    for flavour in 0..2 {
+        let rt = if flavour == 0 {
+            Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap()
+        } else {
+            Builder::new_current_thread().build().unwrap()
+        };
+        let mut keep = Vec::new();
+        for i in 0..3_000 {
+            let d = OnDrop(dropped.clone());
+            let (r, w) = pipe();
+            let reg = rt.handle().register(r).unwrap();
+            keep.push(w);
+            rt.spawn(async move {
+                let _d = d;
+                if i % 2 == 0 {
+                    netpoll::time::sleep(Duration::from_secs(3600)).await;
+                } else {
+                    let _ = reg.readable().await;
+                }
+            });
+        }
+        // Let them start waiting.
+        rt.block_on(netpoll::time::sleep(Duration::from_millis(50)));
+        drop(rt);
+        drop(keep);
+    }
+    assert_eq!(dropped.load(SeqCst), 6_000, "every task was cancelled");
+    assert_eq!(fd_count(), fds, "fd leak");
+    // Worker threads are joined; give exiting threads a moment to vanish.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while thread_count() > threads && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(thread_count(), threads, "thread leak");
+}
+
+#[netpoll::test]
+// The guard only serializes tests of this process; holding it across
+// awaits is the point.
+#[allow(clippy::await_holding_lock)]
+async fn the_test_macro_runs_on_a_current_thread_runtime() {
+    let _serial = serial();
+    assert_eq!(netpoll::spawn(async { 2 }).await.unwrap(), 2);
+}
+
+#[netpoll::test(flavor = "multi_thread", worker_threads = 2)]
+// The guard only serializes tests of this process; holding it across
+// awaits is the point.
+#[allow(clippy::await_holding_lock)]
+async fn the_test_macro_takes_a_flavour() {
+    let _serial = serial();
+    let me = std::thread::current().id();
+    let other = netpoll::spawn(async { std::thread::current().id() })
+        .await
+        .unwrap();
+    assert_ne!(me, other, "tasks run on workers, not the block_on thread");
+}

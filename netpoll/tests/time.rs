@@ -1,0 +1,126 @@
+//! Timers: never early, in order, on both flavours.
+
+use netpoll::runtime::{Builder, Runtime};
+use netpoll::time::{interval, sleep, sleep_until, timeout};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn flavours() -> Vec<(&'static str, Runtime)> {
+    vec![
+        (
+            "multi_thread",
+            Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap(),
+        ),
+        (
+            "current_thread",
+            Builder::new_current_thread().build().unwrap(),
+        ),
+    ]
+}
+
+#[test]
+fn sleeps_never_end_early() {
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let hs: Vec<_> = (0..200u64)
+                .map(|i| {
+                    netpoll::spawn(async move {
+                        let d = Duration::from_micros(i * 137 % 20_000);
+                        let start = Instant::now();
+                        sleep(d).await;
+                        (d, start.elapsed())
+                    })
+                })
+                .collect();
+            for h in hs {
+                let (want, got) = h.await.unwrap();
+                assert!(got >= want, "{name}: slept {got:?} < {want:?}");
+            }
+        });
+    }
+}
+
+#[test]
+fn timers_fire_in_deadline_order() {
+    for (name, rt) in flavours() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        rt.block_on(async {
+            let base = Instant::now() + Duration::from_millis(20);
+            // Registered in scrambled order, 3 ms apart.
+            let hs: Vec<_> = [7u64, 2, 9, 0, 5, 1, 8, 3, 6, 4]
+                .into_iter()
+                .map(|i| {
+                    let order = order.clone();
+                    netpoll::spawn(async move {
+                        sleep_until(base + Duration::from_millis(3 * i)).await;
+                        order.lock().unwrap().push(i);
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+        });
+        assert_eq!(
+            *order.lock().unwrap(),
+            (0..10).collect::<Vec<_>>(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn timeout_and_interval() {
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let t = Instant::now();
+            let r = timeout(Duration::from_millis(20), sleep(Duration::from_secs(60))).await;
+            assert!(r.is_err(), "{name}");
+            assert!(t.elapsed() >= Duration::from_millis(20));
+            assert!(t.elapsed() < Duration::from_secs(5));
+            let err: std::io::Error = r.unwrap_err().into();
+            assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+
+            let mut ticks = interval(Duration::from_millis(5));
+            let first = ticks.tick().await;
+            let mut last = first;
+            for _ in 0..4 {
+                last = ticks.tick().await;
+            }
+            assert_eq!(
+                last - first,
+                Duration::from_millis(20),
+                "{name}: scheduled ticks"
+            );
+            assert!(first.elapsed() >= Duration::from_millis(20));
+        });
+    }
+}
+
+/// A timer added from another thread while the poller sleeps on a later
+/// one wakes the poller, so it fires on time, not at the later deadline.
+#[test]
+fn an_earlier_timer_wakes_a_sleeping_poller() {
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let long = netpoll::spawn(sleep(Duration::from_secs(30)));
+            sleep(Duration::from_millis(20)).await; // the poller now sleeps ~30 s
+            let t = Instant::now();
+            // A pool thread inserts a 10 ms timer while this runtime's
+            // threads sleep in the poller.
+            let h = netpoll::runtime::Handle::current();
+            netpoll::spawn_blocking(move || h.block_on(sleep(Duration::from_millis(10))))
+                .await
+                .unwrap();
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{name}: {:?}",
+                t.elapsed()
+            );
+            long.abort();
+        });
+    }
+}
