@@ -5,6 +5,7 @@
 //! `NETPOLL_POLLER=poll` runs the same tour on the poll(2) backend.
 
 use netpoll::poll::{Events, Netpoller};
+use netpoll::runtime::Builder;
 use netpoll::Poller;
 use std::future::Future;
 use std::os::fd::OwnedFd;
@@ -29,10 +30,13 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let driver = drive(&poller, &stop);
 
-    let sections: [(&str, Section); 3] = [
+    let sections: [(&str, Section); 6] = [
         ("wake-up", pipe_wakes_a_waiter),
         ("stale events", stale_events_are_dropped),
         ("close", evict_wakes_a_blocked_reader),
+        ("scheduler", tasks_spread_over_workers),
+        ("runtime I/O", io_wakes_a_task_through_the_workers),
+        ("timers", timers_never_fire_early),
     ];
     let mut failed = 0;
     for (name, section) in sections {
@@ -198,6 +202,102 @@ fn evict_wakes_a_blocked_reader(poller: &Netpoller) -> Result<String, String> {
     Ok(format!(
         "a blocked reader was woken {:?} after evict() with \"{err}\"",
         woke.saturating_duration_since(evicted)
+    ))
+}
+
+/// 10 000 tasks on a multi-thread runtime: work spreads by stealing, and
+/// idle workers sleep in the poller or park.
+fn tasks_spread_over_workers(_: &Netpoller) -> Result<String, String> {
+    let rt = Builder::new_multi_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let before = netpoll::metrics::snapshot();
+    let start = Instant::now();
+    let threads = rt.block_on(async {
+        let hs: Vec<_> = (0..10_000u32)
+            .map(|i| {
+                netpoll::spawn(async move {
+                    if i % 100 == 0 {
+                        netpoll::task::yield_now().await;
+                    }
+                    std::thread::current().id()
+                })
+            })
+            .collect();
+        let mut threads = std::collections::HashSet::new();
+        for h in hs {
+            threads.insert(h.await.map_err(|e| e.to_string())?);
+        }
+        Ok::<_, String>(threads.len())
+    })?;
+    let took = start.elapsed();
+    drop(rt);
+    let m = netpoll::metrics::snapshot();
+    Ok(format!(
+        "10 000 tasks on {threads} worker thread(s) in {took:?}: {} steals, {} LIFO hits, {} parks, {} blocking poller waits",
+        m.steals - before.steals,
+        m.lifo_hits - before.lifo_hits,
+        m.parks - before.parks,
+        m.poller_blocking_waits - before.poller_blocking_waits
+    ))
+}
+
+/// The runtime's own workers poll the kernel: a task waiting on a pipe is
+/// woken with no reactor thread in between.
+fn io_wakes_a_task_through_the_workers(_: &Netpoller) -> Result<String, String> {
+    let rt = Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (r, w) = pipe()?;
+    let reg = rt.handle().register(r).map_err(|e| e.to_string())?;
+    let writer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        let sent = Instant::now();
+        rustix::io::write(&w, b"ping").map(|_| sent)
+    });
+    let woke = rt.block_on(async {
+        reg.readable().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(Instant::now())
+    })?;
+    let sent = writer.join().unwrap().map_err(|e| e.to_string())?;
+    Ok(format!(
+        "a task on a {} current-thread runtime woke {:?} after a thread wrote its pipe",
+        rt.handle().poller().name(),
+        woke.saturating_duration_since(sent)
+    ))
+}
+
+/// A thousand sleeps of 1–20 ms: none ends early.
+fn timers_never_fire_early(_: &Netpoller) -> Result<String, String> {
+    let rt = Builder::new_multi_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let lateness = rt.block_on(async {
+        let hs: Vec<_> = (0..1_000u64)
+            .map(|i| {
+                netpoll::spawn(async move {
+                    let want = Duration::from_micros(1_000 + i * 19);
+                    let start = Instant::now();
+                    netpoll::time::sleep(want).await;
+                    start.elapsed().checked_sub(want)
+                })
+            })
+            .collect();
+        let mut late = Vec::new();
+        for h in hs {
+            late.push(h.await.map_err(|e| e.to_string())?);
+        }
+        Ok::<_, String>(late)
+    })?;
+    if lateness.iter().any(Option::is_none) {
+        return Err("a sleep ended before its deadline".into());
+    }
+    let mut late: Vec<Duration> = lateness.into_iter().flatten().collect();
+    late.sort();
+    Ok(format!(
+        "1 000 sleeps of 1-20 ms, none early; lateness median {:?}, max {:?}",
+        late[late.len() / 2],
+        late[late.len() - 1]
     ))
 }
 

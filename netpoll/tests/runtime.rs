@@ -428,3 +428,25 @@ async fn the_test_macro_takes_a_flavour() {
         .unwrap();
     assert_ne!(me, other, "tasks run on workers, not the block_on thread");
 }
+
+/// Dropping the runtime wakes I/O waits that live outside its tasks with
+/// the closed error, and refuses new registrations.
+#[test]
+fn shutdown_wakes_pending_io_with_an_error() {
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let (r, _w) = pipe();
+    let reg = rt.handle().register(r).unwrap();
+    let handle = rt.handle().clone();
+    let waiter = std::thread::spawn(move || handle.block_on(reg.readable()));
+    std::thread::sleep(Duration::from_millis(50));
+    let handle = rt.handle().clone();
+    drop(rt);
+    let err = waiter.join().unwrap().unwrap_err();
+    assert!(netpoll::io::is_closed(&err), "{err}");
+    let (r, _w) = pipe();
+    assert!(handle.register(r).is_err());
+}

@@ -9,13 +9,14 @@ use crate::metrics;
 use crate::sys::{self, Selector};
 use crate::Poller;
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomPinned;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ pub struct Netpoller {
 
 pub(crate) struct Shared {
     pub(crate) selector: Selector,
+    /// Live registrations (descriptor index → sequence), so shutdown can
+    /// evict them; `None` once shut down.
+    live: Mutex<Option<HashMap<u32, u32>>>,
 }
 
 /// A reusable buffer for one wait's kernel events.
@@ -108,6 +112,7 @@ impl Netpoller {
         Ok(Netpoller {
             shared: Arc::new(Shared {
                 selector: Selector::new(choice)?,
+                live: Mutex::new(Some(HashMap::new())),
             }),
         })
     }
@@ -130,6 +135,10 @@ impl Netpoller {
     /// Like `register`, but hands the fd back on failure, so a caller can
     /// fall back to another way of doing I/O on it.
     pub(crate) fn try_register(&self, fd: OwnedFd) -> Result<Registration, (io::Error, OwnedFd)> {
+        let mut live = lock(&self.shared.live);
+        let Some(live) = live.as_mut() else {
+            return Err((shut_down(), fd));
+        };
         let slot = match cache::alloc() {
             Ok(slot) => slot,
             Err(e) => return Err((e, fd)),
@@ -141,6 +150,7 @@ impl Netpoller {
             cache::free(slot);
             return Err((e, fd));
         }
+        live.insert(slot.index, seq);
         Ok(Registration {
             fd: Some(fd),
             slot,
@@ -198,6 +208,42 @@ impl Netpoller {
     pub fn wake(&self) -> io::Result<()> {
         self.shared.wake()
     }
+
+    /// Shuts the poller down: every registration is evicted, so each
+    /// pending and future wait on it fails with the closed error, and new
+    /// registrations are refused. The registrations still own their fds
+    /// and close them when dropped. A runtime calls this when it is
+    /// dropped.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let poller = netpoll::poll::Netpoller::new(netpoll::Poller::Auto)?;
+    /// let (r, _w) = std::io::pipe()?;
+    /// let reg = poller.register(r.into())?;
+    /// poller.shutdown();
+    /// assert!(reg.is_evicted());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown(&self) {
+        let live = lock(&self.shared.live).take().unwrap_or_default();
+        for (index, seq) in live {
+            if let Some(desc) = cache::get(index) {
+                desc.evict(seq);
+            }
+        }
+        let _ = self.wake();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Single inserts and removals: consistent even after a panic.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The error of registering with a poller that has shut down.
+fn shut_down() -> io::Error {
+    io::Error::other("netpoll: the runtime (its poller) has shut down")
 }
 
 impl fmt::Debug for Netpoller {
@@ -389,6 +435,9 @@ impl Registration {
     /// once the fd is closed its number may belong to someone else.
     fn deregister(&self, fd: &OwnedFd) -> io::Result<()> {
         debug_assert_eq!(self.slot.desc.fd(), fd.as_raw_fd());
+        if let Some(live) = lock(&self.shared.live).as_mut() {
+            live.remove(&self.slot.index);
+        }
         let res = self.shared.selector.close(fd.as_fd(), self.token());
         self.slot.desc.retire(self.seq);
         cache::free(self.slot);

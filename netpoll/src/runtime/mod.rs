@@ -53,7 +53,9 @@ use task::{JoinHandle, TaskMeta};
 
 /// A netpoll runtime. Dropping it shuts it down: every task still alive is
 /// cancelled (queued ones dropped, waiting ones woken and dropped), the
-/// worker and blocking threads are joined, and the poller is closed.
+/// worker and blocking threads are joined, and every I/O registration is
+/// evicted, so a wait still pending outside any task fails with the closed
+/// error (`netpoll::io::is_closed`).
 ///
 /// # Example
 ///
@@ -169,6 +171,8 @@ impl Drop for Runtime {
         }
         shared.blocking.shutdown();
         shared.cancel_all();
+        // What is still waiting on I/O outside any task fails now.
+        shared.poller.shutdown();
     }
 }
 
