@@ -4,28 +4,12 @@
 
 mod common;
 
-use common::{fd_count, pipe, serial};
+use common::{fd_count, flavours, pipe, serial};
 use netpoll::runtime::{Builder, Handle, Runtime};
 use netpoll::task::yield_now;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-
-fn flavours() -> Vec<(&'static str, Runtime)> {
-    vec![
-        (
-            "multi_thread",
-            Builder::new_multi_thread()
-                .worker_threads(2)
-                .build()
-                .unwrap(),
-        ),
-        (
-            "current_thread",
-            Builder::new_current_thread().build().unwrap(),
-        ),
-    ]
-}
 
 /// Threads of this process started by a runtime (named `netpoll-…`);
 /// libtest's own test threads come and go and are not counted.

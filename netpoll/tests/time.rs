@@ -1,25 +1,11 @@
 //! Timers: never early, in order, on both flavours.
 
-use netpoll::runtime::{Builder, Runtime};
+mod common;
+
+use common::flavours;
 use netpoll::time::{interval, sleep, sleep_until, timeout};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn flavours() -> Vec<(&'static str, Runtime)> {
-    vec![
-        (
-            "multi_thread",
-            Builder::new_multi_thread()
-                .worker_threads(2)
-                .build()
-                .unwrap(),
-        ),
-        (
-            "current_thread",
-            Builder::new_current_thread().build().unwrap(),
-        ),
-    ]
-}
 
 #[test]
 fn sleeps_never_end_early() {

@@ -186,7 +186,7 @@ impl PollDesc {
     }
 
     /// The raw state word (loom models only).
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) fn word(&self) -> u64 {
         self.word.load(Acquire)
     }

@@ -7,6 +7,21 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
 
+/// Runs a notifier (queue one item, then notify) against this thread,
+/// which announces itself with `announce` and then looks at the queue.
+/// Returns what the notifier decided and whether this thread saw the work.
+fn race(idle: &Arc<Idle>, announce: impl FnOnce(&Idle)) -> (Wake, bool) {
+    let queue = Arc::new(AtomicUsize::new(0));
+    let (i2, q2) = (idle.clone(), queue.clone());
+    let notifier = thread::spawn(move || {
+        q2.fetch_add(1, SeqCst);
+        i2.notify()
+    });
+    announce(idle);
+    let saw_work = queue.load(SeqCst) != 0;
+    (notifier.join().unwrap(), saw_work)
+}
+
 /// One worker goes to sleep in the poller while another thread queues
 /// work and notifies: either the worker sees the work, or the notifier
 /// wakes the poller.
@@ -14,15 +29,7 @@ use loom::thread;
 fn loom_work_racing_a_poller_going_to_sleep_is_never_lost() {
     loom::model(|| {
         let idle = Arc::new(Idle::default());
-        let queue = Arc::new(AtomicUsize::new(0));
-        let (i2, q2) = (idle.clone(), queue.clone());
-        let notifier = thread::spawn(move || {
-            q2.fetch_add(1, SeqCst);
-            i2.notify()
-        });
-        idle.poller_enter();
-        let saw_work = queue.load(SeqCst) != 0;
-        let wake = notifier.join().unwrap();
+        let (wake, saw_work) = race(&idle, Idle::poller_enter);
         if !saw_work {
             assert_eq!(wake, Wake::Poller, "lost wakeup: nobody woke the poller");
         }
@@ -37,15 +44,7 @@ fn loom_work_racing_a_poller_going_to_sleep_is_never_lost() {
 fn loom_work_racing_a_worker_going_to_park_is_never_lost() {
     loom::model(|| {
         let idle = Arc::new(Idle::default());
-        let queue = Arc::new(AtomicUsize::new(0));
-        let (i2, q2) = (idle.clone(), queue.clone());
-        let notifier = thread::spawn(move || {
-            q2.fetch_add(1, SeqCst);
-            i2.notify()
-        });
-        idle.park_enter(7);
-        let saw_work = queue.load(SeqCst) != 0;
-        let wake = notifier.join().unwrap();
+        let (wake, saw_work) = race(&idle, |i| i.park_enter(7));
         let picked = idle.park_leave(7);
         assert_eq!(picked, wake == Wake::Worker(7));
         if !saw_work {

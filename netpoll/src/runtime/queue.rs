@@ -21,6 +21,15 @@
 //! torn reads, and a value read that turns out stale is simply dropped on
 //! the floor (it is a copy of a pointer, never dereferenced or freed).
 //!
+//! # Why this module holds `unsafe`
+//!
+//! The project keeps `unsafe` to `sys/` and the descriptor cache, with
+//! this exception: a lock-free ring needs word-sized elements, so tasks
+//! travel as raw pointers (`Handle::into_ptr`/`from_ptr`), and turning a
+//! claimed pointer back into its owner is the only unsafe step. Every such
+//! step is justified where it happens: a pointer is converted back exactly
+//! once, by whoever won the CAS (or swap) that claimed it.
+//!
 //! # Algorithm (Go's)
 //!
 //! - push (`runqput`): if `tail - head < CAPACITY`, store the slot at
@@ -344,7 +353,7 @@ impl<T: Handle> Local<T> {
         t.wrapping_sub(h) as usize + usize::from(!q.next.load(Relaxed).is_null())
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     /// No element in the ring or in `next`.
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
@@ -442,7 +451,7 @@ impl<T: Handle> Stealer<T> {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     /// Elements queued, ring and `next`; a snapshot for heuristics.
     pub(crate) fn len(&self) -> usize {
         let q = &*self.inner;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use netpoll::runtime::{Builder, Runtime};
 use netpoll::Poller;
 use std::future::Future;
 use std::os::fd::OwnedFd;
@@ -66,4 +67,22 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 pub fn pipe() -> (OwnedFd, OwnedFd) {
     use rustix::pipe::{pipe_with, PipeFlags};
     pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).unwrap()
+}
+
+/// One runtime of each flavour (multi-thread with 2 workers), named. The
+/// poller backend comes from `NETPOLL_POLLER`.
+pub fn flavours() -> Vec<(&'static str, Runtime)> {
+    vec![
+        (
+            "multi_thread",
+            Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap(),
+        ),
+        (
+            "current_thread",
+            Builder::new_current_thread().build().unwrap(),
+        ),
+    ]
 }
