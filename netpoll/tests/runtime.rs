@@ -434,3 +434,18 @@ fn shutdown_wakes_pending_io_with_an_error() {
     let (r, _w) = pipe();
     assert!(handle.register(r).is_err());
 }
+
+/// A current-thread runtime can be driven by one block_on after another:
+/// each gets the local queue back (a second block_on used to hang).
+#[test]
+fn current_thread_block_on_twice() {
+    let _serial = serial();
+    let rt = Builder::new_current_thread().build().unwrap();
+    for round in 0..3 {
+        let v = rt.block_on(async move { netpoll::spawn(async move { round }).await.unwrap() });
+        assert_eq!(v, round);
+    }
+    // A task spawned between two block_on calls runs in the next one.
+    let h = rt.spawn(async { 9 });
+    assert_eq!(rt.block_on(h).unwrap(), 9);
+}

@@ -16,6 +16,7 @@ use std::io;
 use std::marker::PhantomPinned;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -53,6 +54,10 @@ pub(crate) struct Shared {
     /// Live registrations (descriptor index → sequence), so shutdown can
     /// evict them; `None` once shut down.
     live: Mutex<Option<HashMap<u32, u32>>>,
+    /// How many registrations are live (Go: netpollWaiters), read without
+    /// the lock by workers deciding whether a non-blocking poll is worth a
+    /// syscall.
+    registered: AtomicUsize,
 }
 
 /// A reusable buffer for one wait's kernel events.
@@ -113,6 +118,7 @@ impl Netpoller {
             shared: Arc::new(Shared {
                 selector: Selector::new(choice)?,
                 live: Mutex::new(Some(HashMap::new())),
+                registered: AtomicUsize::new(0),
             }),
         })
     }
@@ -151,6 +157,7 @@ impl Netpoller {
             return Err((e, fd));
         }
         live.insert(slot.index, seq);
+        self.shared.registered.fetch_add(1, Ordering::Relaxed);
         Ok(Registration {
             fd: Some(fd),
             slot,
@@ -166,6 +173,13 @@ impl Netpoller {
     /// Go: netpoll(delay) followed by injecting the goroutines it returns.
     pub fn poll(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
         self.shared.poll(&mut events.0, timeout).map(|p| p.woken)
+    }
+
+    /// Whether any fd is registered: with none, a non-blocking poll can
+    /// only find a wake, so callers may skip the syscall (Go:
+    /// netpollAnyWaiters).
+    pub(crate) fn has_registrations(&self) -> bool {
+        self.shared.registered.load(Ordering::Relaxed) != 0
     }
 
     /// The first half of [`poll`](Self::poll): collects kernel events into
@@ -438,6 +452,7 @@ impl Registration {
         if let Some(live) = lock(&self.shared.live).as_mut() {
             live.remove(&self.slot.index);
         }
+        self.shared.registered.fetch_sub(1, Ordering::Relaxed);
         let res = self.shared.selector.close(fd.as_fd(), self.token());
         self.slot.desc.retire(self.seq);
         cache::free(self.slot);

@@ -54,15 +54,6 @@ pub(crate) fn set_worker(worker: Rc<Worker>) -> WorkerGuard {
 /// Undoes `set_worker`.
 pub(crate) struct WorkerGuard(());
 
-impl WorkerGuard {
-    /// Ends the worker's tenure and hands it back.
-    pub(crate) fn take(self) -> Option<Rc<Worker>> {
-        let w = WORKER.with(|w| w.borrow_mut().take());
-        drop(self);
-        w
-    }
-}
-
 impl Drop for WorkerGuard {
     fn drop(&mut self) {
         WORKER.with(|w| w.borrow_mut().take());

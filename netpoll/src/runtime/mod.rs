@@ -371,15 +371,21 @@ impl Wake for MainWaker {
     }
 }
 
-/// Gives the local queue back when `block_on` ends, even by a panic.
+/// Owns the current-thread worker while `block_on` runs, and gives its
+/// local queue back when `block_on` ends, even by a panic, so the next
+/// `block_on` drives the runtime again.
 struct CoreGuard {
+    worker: Option<Rc<Worker>>,
     guard: Option<context::WorkerGuard>,
 }
 
 impl Drop for CoreGuard {
     fn drop(&mut self) {
-        let worker = self.guard.take().and_then(|g| g.take());
-        if let Some(worker) = worker.and_then(|w| Rc::try_unwrap(w).ok()) {
+        // The thread-local copy first, so ours is the last `Rc`.
+        drop(self.guard.take());
+        let worker = self.worker.take().and_then(|w| Rc::try_unwrap(w).ok());
+        debug_assert!(worker.is_some(), "the current-thread worker leaked an Rc");
+        if let Some(worker) = worker {
             let shared = worker.shared.clone();
             shared.put_core(0, worker.into_local());
         }
@@ -394,9 +400,11 @@ fn block_on_current_thread<F: Future>(
     future: F,
 ) -> F::Output {
     let worker = Rc::new(Worker::new(shared.clone(), 0, local));
-    let _core = CoreGuard {
+    let core = CoreGuard {
         guard: Some(context::set_worker(worker.clone())),
+        worker: Some(worker),
     };
+    let worker = core.worker.as_deref().expect("set just above");
     let main = Arc::new(MainWaker {
         woken: AtomicBool::new(true),
         shared: Arc::downgrade(shared),

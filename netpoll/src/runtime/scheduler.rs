@@ -472,6 +472,9 @@ impl Worker {
     /// they wake lands in this worker's queue.
     pub(crate) fn poll_now(&self) {
         self.shared.timers.fire(Instant::now());
+        if !self.shared.poller.has_registrations() {
+            return; // only a wake could be pending, and it is not for us
+        }
         if let Ok(mut events) = self.events.try_borrow_mut() {
             let _ = self.shared.poller.poll(&mut events, Some(Duration::ZERO));
         }

@@ -1,0 +1,247 @@
+//! netpoll-bench: netpoll against tokio, measured side by side.
+//!
+//! `cargo run --release -p netpoll-bench -- <suite> [--quick] [--json]`
+//!
+//! This file holds what every suite shares: argument parsing, the A/B
+//! measurement (see [`Bench::case`]) and the output. Each suite is one
+//! file with a `run(&Bench)` listed in [`SUITES`].
+
+mod rt;
+mod sched;
+mod timers;
+
+use rt::{Flavor, Netpoll, Rt, Tokio};
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// A suite's entry point: measures and prints each of its cases.
+type Suite = fn(&Bench);
+
+/// The suites by name, in the order `all` runs them.
+const SUITES: &[(&str, Suite)] = &[("sched", sched::run), ("timers", timers::run)];
+
+/// Printed for `--help`, and with exit code 2 for any misuse.
+const USAGE: &str = "\
+usage: netpoll-bench <suite> [--quick] [--json]
+
+suites: sched, timers, all (every suite)
+  --quick  3 repetitions per case instead of 7
+  --json   one JSON object per result line instead of a table";
+
+/// A benchmark body, written once for both runtimes.
+pub trait Workload {
+    /// The case's name in the output.
+    const NAME: &'static str;
+
+    /// Runs of the workload back to back in one timed sample, which then
+    /// counts as their mean: enough to lift a sub-millisecond case well
+    /// above the clock and scheduling noise of the VM.
+    const ITERS: u32 = 1;
+
+    /// The timed work: runs inside `block_on` on a fresh runtime `R`.
+    fn run<R: Rt>(&self) -> impl Future<Output = ()>;
+}
+
+/// One of the four configurations every case is measured on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct System {
+    is_tokio: bool,
+    flavor: Flavor,
+}
+
+/// The interleaving order A B C D of every repetition.
+const SYSTEMS: [System; 4] = [
+    System::netpoll(Flavor::MultiThread),
+    System::netpoll(Flavor::CurrentThread),
+    System::tokio(Flavor::MultiThread),
+    System::tokio(Flavor::CurrentThread),
+];
+
+impl System {
+    /// netpoll of `flavor`.
+    const fn netpoll(flavor: Flavor) -> System {
+        System {
+            is_tokio: false,
+            flavor,
+        }
+    }
+
+    /// tokio of `flavor`.
+    const fn tokio(flavor: Flavor) -> System {
+        System {
+            is_tokio: true,
+            flavor,
+        }
+    }
+
+    /// The name in the output's `system` column.
+    fn name(self) -> &'static str {
+        match (self.is_tokio, self.flavor) {
+            (false, Flavor::MultiThread) => "netpoll/multi_thread",
+            (false, Flavor::CurrentThread) => "netpoll/current_thread",
+            (true, Flavor::MultiThread) => "tokio/multi_thread",
+            (true, Flavor::CurrentThread) => "tokio/current_thread",
+        }
+    }
+
+    /// One timed run of `w`.
+    fn time<W: Workload>(self, w: &W) -> Duration {
+        if self.is_tokio {
+            time_on::<Tokio, W>(w, self.flavor)
+        } else {
+            time_on::<Netpoll, W>(w, self.flavor)
+        }
+    }
+}
+
+/// Builds `R`, lets its threads come up, then times `w` alone: building
+/// and dropping the runtime stay outside the clock.
+///
+/// One `block_on` per runtime: a second `block_on` on a netpoll
+/// current-thread runtime hangs (see bench/README.md, "Found on the way").
+fn time_on<R: Rt, W: Workload>(w: &W, flavor: Flavor) -> Duration {
+    let rt = R::build(flavor);
+    let took = rt.block_on(async {
+        // A first task round trip, untimed: every worker is up and has run.
+        R::spawn(async {}).await;
+        let start = Instant::now();
+        for _ in 0..W::ITERS {
+            w.run::<R>().await;
+        }
+        start.elapsed() / W::ITERS
+    });
+    drop(rt);
+    took
+}
+
+/// The run's settings and output mode, handed to every suite.
+pub struct Bench {
+    reps: usize,
+    json: bool,
+}
+
+impl Bench {
+    /// Measures `w` on the four systems and prints a row for each.
+    ///
+    /// The VM this runs on drifts by ±20 % from one minute to the next, so
+    /// the systems are interleaved (A B C D A B C D …) rather than run one
+    /// after the other: a slow spell then hits all four alike, and the
+    /// median of each, compared within the case, is what holds.
+    pub fn case<W: Workload>(&self, suite: &str, w: &W) {
+        let mut samples: [Vec<Duration>; 4] = Default::default();
+        for _ in 0..self.reps {
+            for (system, s) in SYSTEMS.iter().zip(&mut samples) {
+                s.push(system.time(w));
+            }
+        }
+        let medians = samples.map(median);
+        for (i, system) in SYSTEMS.iter().enumerate() {
+            let tokio = SYSTEMS
+                .iter()
+                .position(|s| s.is_tokio && s.flavor == system.flavor)
+                .expect("a tokio system per flavour");
+            let ratio = medians[tokio].as_secs_f64() / medians[i].as_secs_f64();
+            self.print(suite, W::NAME, system.name(), medians[i], ratio);
+        }
+    }
+
+    /// One result: a table row, or a JSON line with `--json`.
+    fn print(&self, suite: &str, case: &str, system: &str, t: Duration, ratio: f64) {
+        if self.json {
+            println!(
+                "{{\"suite\":\"{suite}\",\"case\":\"{case}\",\"system\":\"{system}\",\
+                 \"metric\":\"time\",\"value\":{},\"unit\":\"s\",\"ratio_vs_tokio\":{ratio:.4}}}",
+                t.as_secs_f64()
+            );
+        } else {
+            println!(
+                "{suite:<8} {case:<18} {system:<24} {:>10} {ratio:>15.2}",
+                human(t)
+            );
+        }
+    }
+
+    /// The table's legend and column names (nothing with `--json`, whose
+    /// lines must each be one JSON object).
+    fn print_header(&self) {
+        if !self.json {
+            println!(
+                "# {} repetitions per system, interleaved; median of one run of \
+                 the workload shown.\n\
+                 # ratio_vs_tokio = tokio median / netpoll median, same flavour: \
+                 > 1.00 means netpoll is faster.",
+                self.reps
+            );
+            println!(
+                "{:<8} {:<18} {:<24} {:>10} {:>15}",
+                "suite", "case", "system", "median", "ratio_vs_tokio"
+            );
+        }
+    }
+}
+
+/// The median (the upper one of an even count; reps is odd anyway).
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A duration with three significant digits in a fitting unit.
+fn human(t: Duration) -> String {
+    let s = t.as_secs_f64();
+    let (v, unit) = if s >= 1.0 {
+        (s, "s")
+    } else if s >= 1e-3 {
+        (s * 1e3, "ms")
+    } else {
+        (s * 1e6, "µs")
+    };
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$} {unit}")
+}
+
+fn main() -> ExitCode {
+    let mut suite = None;
+    let (mut quick, mut json) = (false, false);
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--json" => json = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            s if suite.is_none() && (s == "all" || SUITES.iter().any(|(n, _)| *n == s)) => {
+                suite = Some(arg)
+            }
+            _ => return usage_error(&format!("unexpected argument {arg:?}")),
+        }
+    }
+    let Some(suite) = suite else {
+        return usage_error("no suite given");
+    };
+    let bench = Bench {
+        reps: if quick { 3 } else { 7 },
+        json,
+    };
+    bench.print_header();
+    for (name, run) in SUITES {
+        if suite == "all" || suite == *name {
+            run(&bench);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Exit code 2, as for any command-line misuse.
+fn usage_error(why: &str) -> ExitCode {
+    eprintln!("netpoll-bench: {why}\n{USAGE}");
+    ExitCode::from(2)
+}
