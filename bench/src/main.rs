@@ -96,10 +96,8 @@ impl System {
 }
 
 /// Builds `R`, lets its threads come up, then times `w` alone: building
-/// and dropping the runtime stay outside the clock.
-///
-/// One `block_on` per runtime: a second `block_on` on a netpoll
-/// current-thread runtime hangs (see bench/README.md, "Found on the way").
+/// and dropping the runtime stay outside the clock. One `block_on` holds
+/// the warm-up and the timed loop, so nothing else runs in between.
 fn time_on<R: Rt, W: Workload>(w: &W, flavor: Flavor) -> Duration {
     let rt = R::build(flavor);
     let took = rt.block_on(async {

@@ -140,6 +140,12 @@ pub(crate) struct Shared {
     /// Until when that wait sleeps, in ns since `epoch` (MAX: unknown), so
     /// a new, earlier timer knows to wake it (Go: wakeNetPoller).
     poller_sleep_until: AtomicU64,
+    /// The earliest deadline that woke the poller since it last slept (ns
+    /// since `epoch`, MAX: none). The poller sleeps until it even if that
+    /// timer was cancelled meanwhile: one spurious wake then, instead of
+    /// one wake for every short-lived timer (tokio keeps its driver's
+    /// stale wake time the same way).
+    timer_hint: AtomicU64,
     epoch: Instant,
     /// The local queues nobody runs yet: taken by worker threads at start,
     /// and by `block_on` on a current-thread runtime.
@@ -173,6 +179,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             poller_owned: AtomicBool::new(false),
             poller_sleep_until: AtomicU64::new(u64::MAX),
+            timer_hint: AtomicU64::new(u64::MAX),
             epoch: Instant::now(),
             cores: Mutex::new(locals),
         }
@@ -243,6 +250,7 @@ impl Shared {
         if self.idle.poller_sleeping() {
             let at = self.nanos(deadline);
             if at < self.poller_sleep_until.load(SeqCst) {
+                self.timer_hint.fetch_min(at, SeqCst);
                 let _ = self.poller.wake();
             }
         }
@@ -570,7 +578,14 @@ impl Worker {
             return;
         }
         let now = Instant::now();
-        let deadline = shared.timers.next_deadline();
+        let hint = match shared.timer_hint.swap(u64::MAX, SeqCst) {
+            u64::MAX => None,
+            ns => shared.epoch.checked_add(Duration::from_nanos(ns)),
+        };
+        let deadline = match (shared.timers.next_deadline(), hint.filter(|h| *h > now)) {
+            (Some(d), Some(h)) => Some(d.min(h)),
+            (d, h) => d.or(h),
+        };
         if let Some(d) = deadline {
             shared.poller_sleep_until.store(shared.nanos(d), SeqCst);
         }
