@@ -9,12 +9,18 @@
 mod cache;
 mod desc;
 mod error;
+// The fd layer (Go: internal/poll.FD) builds on this; until it lands only
+// the tests use it.
+#[allow(dead_code)]
+mod fdlock;
 mod netpoller;
 mod token;
 
 #[cfg(all(test, not(loom)))]
 mod tests;
 
+#[cfg(all(test, loom))]
+mod loom_fdlock;
 #[cfg(all(test, loom))]
 mod loom_models;
 

@@ -1,0 +1,410 @@
+//! The fd lock: Go's internal/poll.fdMutex, made async.
+//!
+//! One atomic word counts the references to an fd (every operation in
+//! flight holds one) and carries three bits: closed, read-locked and
+//! write-locked. Reads serialize with reads and writes with writes, but a
+//! read and a write may run together, as in Go. A task that finds its
+//! direction locked parks in a FIFO queue instead of blocking its thread.
+//!
+//! Close sets the closed bit: every operation that starts afterwards, and
+//! every parked one, fails at once. The fd itself must be closed by whoever
+//! drops the last reference: `close` if nothing is in flight, otherwise
+//! the last operation to leave. That is what keeps the fd number from
+//! being reused under a syscall that is still running (Go: decref /
+//! increfAndClose returning "destroy").
+
+use crate::loom_shim::{AtomicU64, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::task::{Context, Poll, Waker};
+
+const CLOSED: u64 = 1 << 0;
+const READ_LOCKED: u64 = 1 << 1;
+const WRITE_LOCKED: u64 = 1 << 2;
+const READ_WAITING: u64 = 1 << 3;
+const WRITE_WAITING: u64 = 1 << 4;
+const REF: u64 = 1 << 8;
+const REF_MASK: u64 = !(REF - 1);
+
+/// Which lock an operation takes (Go: fdMutex's rwlock(read bool)).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Side {
+    Read,
+    Write,
+}
+
+impl Side {
+    fn locked(self) -> u64 {
+        match self {
+            Side::Read => READ_LOCKED,
+            Side::Write => WRITE_LOCKED,
+        }
+    }
+
+    fn waiting(self) -> u64 {
+        match self {
+            Side::Read => READ_WAITING,
+            Side::Write => WRITE_WAITING,
+        }
+    }
+}
+
+/// The fd is closed (or closing): the operation must fail with the closed
+/// error.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Closed;
+
+/// What the caller of an unlock/decref/close must do next.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use = "the last reference out must close the fd"]
+pub(crate) enum Release {
+    /// Others still hold the fd.
+    Keep,
+    /// Closed, and this was the last reference: close(2) the fd now.
+    Destroy,
+}
+
+#[derive(Default)]
+struct Queues {
+    read: VecDeque<(u64, Waker)>,
+    write: VecDeque<(u64, Waker)>,
+    next_id: u64,
+}
+
+impl Queues {
+    fn of(&mut self, side: Side) -> &mut VecDeque<(u64, Waker)> {
+        match side {
+            Side::Read => &mut self.read,
+            Side::Write => &mut self.write,
+        }
+    }
+}
+
+/// Go: internal/poll.fdMutex.
+pub(crate) struct FdLock {
+    state: AtomicU64,
+    queues: Mutex<Queues>,
+}
+
+/// A lock attempt's place in the queue, kept by the caller between polls
+/// and handed to [`FdLock::cancel`] if it gives up.
+#[derive(Default, Debug)]
+pub(crate) struct Ticket {
+    id: Option<u64>,
+}
+
+impl Default for FdLock {
+    fn default() -> Self {
+        FdLock::new()
+    }
+}
+
+impl FdLock {
+    pub(crate) fn new() -> FdLock {
+        FdLock {
+            state: AtomicU64::new(0),
+            queues: Mutex::new(Queues::default()),
+        }
+    }
+
+    fn queues(&self) -> MutexGuard<'_, Queues> {
+        // Queue edits are single pushes and removals: consistent even if a
+        // waker's clone panicked mid-way.
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `f` until the CAS succeeds; `f` may refuse with `Err`.
+    fn update<E>(&self, mut f: impl FnMut(u64) -> Result<u64, E>) -> Result<u64, E> {
+        let mut cur = self.state.load(Acquire);
+        loop {
+            let new = f(cur)?;
+            match self.state.compare_exchange_weak(cur, new, AcqRel, Acquire) {
+                Ok(_) => return Ok(cur),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Takes a reference for an operation that needs no lock (setsockopt,
+    /// fstat...). Go: fdMutex.incref.
+    pub(crate) fn incref(&self) -> Result<(), Closed> {
+        self.update(|s| {
+            if s & CLOSED != 0 {
+                Err(Closed)
+            } else {
+                Ok(s + REF)
+            }
+        })
+        .map(drop)
+    }
+
+    /// Drops a reference. Go: fdMutex.decref.
+    pub(crate) fn decref(&self) -> Release {
+        let prev = self.state.fetch_sub(REF, AcqRel);
+        debug_assert!(prev & REF_MASK != 0, "fd lock: decref without a reference");
+        destroy_if_last(prev - REF)
+    }
+
+    /// Marks the fd closed, taking a reference the caller must drop with
+    /// [`decref`](Self::decref) once the poll descriptor is evicted; every
+    /// parked operation is woken to fail. `Err` if it was already closed.
+    /// Go: fdMutex.increfAndClose.
+    pub(crate) fn close(&self) -> Result<(), Closed> {
+        self.update(|s| {
+            if s & CLOSED != 0 {
+                Err(Closed)
+            } else {
+                Ok((s | CLOSED) + REF)
+            }
+        })?;
+        let woken: Vec<Waker> = {
+            let mut q = self.queues();
+            let q = &mut *q;
+            q.read
+                .drain(..)
+                .chain(q.write.drain(..))
+                .map(|(_, w)| w)
+                .collect()
+        };
+        woken.into_iter().for_each(Waker::wake);
+        Ok(())
+    }
+
+    /// Whether close has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.load(Acquire) & CLOSED != 0
+    }
+
+    /// Tries to take `side`'s lock and a reference; parks the task in
+    /// `side`'s queue if it is held. Go: fdMutex.rwlock.
+    ///
+    /// Not FIFO-fair, like Go's: a woken waiter competes with newcomers,
+    /// keeping its place in the queue if it loses.
+    pub(crate) fn poll_lock(
+        &self,
+        side: Side,
+        ticket: &mut Ticket,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Closed>> {
+        // Fast path: free (or closed), no queue lock.
+        let fast = self.update(|s| {
+            if s & CLOSED != 0 {
+                Err(Some(Closed))
+            } else if s & side.locked() != 0 {
+                Err(None)
+            } else {
+                Ok((s | side.locked()) + REF)
+            }
+        });
+        match fast {
+            Ok(_) => return Poll::Ready(self.acquired(side, ticket)),
+            Err(Some(closed)) => return Poll::Ready(self.failed(side, ticket, closed)),
+            Err(None) => {}
+        }
+        // Slow path, under the queue lock. Seeing the lock held and raising
+        // the waiting bit is one CAS: an unlock either comes before it (and
+        // we take the lock here) or sees the bit and wakes the queue, which
+        // it can only read after we have queued (we hold its lock).
+        let mut q = self.queues();
+        let prev = self.update(|s| {
+            if s & CLOSED != 0 {
+                Err(Closed)
+            } else if s & side.locked() != 0 {
+                Ok(s | side.waiting())
+            } else {
+                Ok((s | side.locked()) + REF)
+            }
+        });
+        match prev {
+            Err(closed) => {
+                drop(q);
+                Poll::Ready(self.failed(side, ticket, closed))
+            }
+            Ok(s) if s & side.locked() == 0 => {
+                drop(q);
+                Poll::Ready(self.acquired(side, ticket))
+            }
+            Ok(_) => {
+                let id = *ticket.id.get_or_insert_with(|| {
+                    q.next_id += 1;
+                    q.next_id
+                });
+                let waker = cx.waker().clone();
+                let queue = q.of(side);
+                match queue.iter_mut().find(|(i, _)| *i == id) {
+                    Some(entry) => entry.1 = waker,
+                    None => queue.push_back((id, waker)),
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The lock is ours: leave the queue if we were in it.
+    fn acquired(&self, side: Side, ticket: &mut Ticket) -> Result<(), Closed> {
+        self.leave_queue(side, ticket);
+        Ok(())
+    }
+
+    /// The fd is closed: leave the queue if we were in it.
+    fn failed(&self, side: Side, ticket: &mut Ticket, closed: Closed) -> Result<(), Closed> {
+        self.leave_queue(side, ticket);
+        Err(closed)
+    }
+
+    /// Removes the ticket's entry; returns the new head's waker if the lock
+    /// is free now (someone should retry).
+    fn leave_queue(&self, side: Side, ticket: &mut Ticket) -> Option<Waker> {
+        let id = ticket.id.take()?;
+        let mut q = self.queues();
+        let queue = q.of(side);
+        queue.retain(|(i, _)| *i != id);
+        if queue.is_empty() {
+            let _ = self.update::<()>(|s| Ok(s & !side.waiting()));
+            return None;
+        }
+        let free = self.state.load(Acquire) & side.locked() == 0;
+        free.then(|| queue.front().map(|(_, w)| w.clone()))
+            .flatten()
+    }
+
+    /// Gives up a lock attempt that has not succeeded (its future was
+    /// dropped). If the lock is free, the next in line is woken: the wakeup
+    /// this attempt may have received must not be lost with it.
+    pub(crate) fn cancel(&self, side: Side, ticket: &mut Ticket) {
+        if let Some(next) = self.leave_queue(side, ticket) {
+            next.wake();
+        }
+    }
+
+    /// Releases `side`'s lock and its reference, waking the next in line.
+    /// Go: fdMutex.rwunlock.
+    pub(crate) fn unlock(&self, side: Side) -> Release {
+        let prev = self
+            .update::<()>(|s| Ok((s & !side.locked()) - REF))
+            .unwrap_or_default();
+        debug_assert!(
+            prev & side.locked() != 0,
+            "fd lock: unlock without the lock"
+        );
+        if prev & side.waiting() != 0 {
+            // Wake the head; it stays queued (keeping its place) until it
+            // takes the lock or gives up.
+            let next = self.queues().of(side).front().map(|(_, w)| w.clone());
+            if let Some(w) = next {
+                w.wake();
+            }
+        }
+        destroy_if_last((prev & !side.locked()) - REF)
+    }
+}
+
+fn destroy_if_last(state: u64) -> Release {
+    if state & CLOSED != 0 && state & REF_MASK == 0 {
+        Release::Destroy
+    } else {
+        Release::Keep
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    fn lock(l: &FdLock, side: Side, t: &mut Ticket, w: &Waker) -> Poll<Result<(), Closed>> {
+        l.poll_lock(side, t, &mut Context::from_waker(w))
+    }
+
+    #[test]
+    fn reads_serialize_with_reads_but_not_with_writes() {
+        let l = FdLock::new();
+        let (_, w) = waker();
+        let (mut a, mut b, mut c) = (Ticket::default(), Ticket::default(), Ticket::default());
+        assert_eq!(lock(&l, Side::Read, &mut a, &w), Poll::Ready(Ok(())));
+        assert_eq!(lock(&l, Side::Write, &mut b, &w), Poll::Ready(Ok(())));
+        assert!(lock(&l, Side::Read, &mut c, &w).is_pending());
+        assert_eq!(l.unlock(Side::Write), Release::Keep);
+        assert_eq!(l.unlock(Side::Read), Release::Keep);
+        assert_eq!(lock(&l, Side::Read, &mut c, &w), Poll::Ready(Ok(())));
+        assert_eq!(l.unlock(Side::Read), Release::Keep);
+    }
+
+    #[test]
+    fn unlock_wakes_the_head_of_the_queue() {
+        let l = FdLock::new();
+        let (_, w0) = waker();
+        let (c1, w1) = waker();
+        let (c2, w2) = waker();
+        let (mut t0, mut t1, mut t2) = (Ticket::default(), Ticket::default(), Ticket::default());
+        assert!(lock(&l, Side::Read, &mut t0, &w0).is_ready());
+        assert!(lock(&l, Side::Read, &mut t1, &w1).is_pending());
+        assert!(lock(&l, Side::Read, &mut t2, &w2).is_pending());
+        let _ = l.unlock(Side::Read);
+        assert_eq!((c1.0.load(SeqCst), c2.0.load(SeqCst)), (1, 0), "FIFO wake");
+        assert!(lock(&l, Side::Read, &mut t1, &w1).is_ready());
+        let _ = l.unlock(Side::Read);
+        assert_eq!(c2.0.load(SeqCst), 1);
+        assert!(lock(&l, Side::Read, &mut t2, &w2).is_ready());
+        let _ = l.unlock(Side::Read);
+    }
+
+    #[test]
+    fn a_cancelled_woken_waiter_passes_the_wakeup_on() {
+        let l = FdLock::new();
+        let (_, w0) = waker();
+        let (_, w1) = waker();
+        let (c2, w2) = waker();
+        let (mut t0, mut t1, mut t2) = (Ticket::default(), Ticket::default(), Ticket::default());
+        assert!(lock(&l, Side::Write, &mut t0, &w0).is_ready());
+        assert!(lock(&l, Side::Write, &mut t1, &w1).is_pending());
+        assert!(lock(&l, Side::Write, &mut t2, &w2).is_pending());
+        let _ = l.unlock(Side::Write); // wakes t1
+        l.cancel(Side::Write, &mut t1); // t1 gives up
+        assert_eq!(c2.0.load(SeqCst), 1, "t2 was told to retry");
+        assert!(lock(&l, Side::Write, &mut t2, &w2).is_ready());
+        let _ = l.unlock(Side::Write);
+    }
+
+    #[test]
+    fn close_fails_new_and_parked_operations_and_the_last_one_out_destroys() {
+        let l = FdLock::new();
+        let (c, w) = waker();
+        let (mut t0, mut t1) = (Ticket::default(), Ticket::default());
+        assert!(lock(&l, Side::Read, &mut t0, &w).is_ready());
+        assert!(lock(&l, Side::Read, &mut t1, &w).is_pending());
+        l.incref().unwrap();
+        assert_eq!(l.close(), Ok(()));
+        assert_eq!(l.close(), Err(Closed), "second close");
+        assert!(l.is_closed());
+        assert_eq!(c.0.load(SeqCst), 1, "parked op woken");
+        assert_eq!(lock(&l, Side::Read, &mut t1, &w), Poll::Ready(Err(Closed)));
+        assert_eq!(l.incref(), Err(Closed));
+        // close's own reference, the incref, the read lock: the last out
+        // destroys, whatever the order.
+        assert_eq!(l.decref(), Release::Keep);
+        assert_eq!(l.decref(), Release::Keep);
+        assert_eq!(l.unlock(Side::Read), Release::Destroy);
+    }
+
+    #[test]
+    fn close_with_nothing_in_flight_destroys_at_once() {
+        let l = FdLock::new();
+        l.close().unwrap();
+        assert_eq!(l.decref(), Release::Destroy);
+    }
+}

@@ -1,0 +1,101 @@
+//! loom models of the fd lock: an unlock racing a lock attempt loses no
+//! wakeup, close wakes parked attempts, and exactly one party closes the fd.
+
+use super::fdlock::{Closed, FdLock, Release, Side, Ticket};
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+use std::task::{Context, Poll, Wake, Waker};
+
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+fn waker() -> (std::sync::Arc<Count>, Waker) {
+    let c = std::sync::Arc::new(Count(AtomicUsize::new(0)));
+    (c.clone(), Waker::from(c))
+}
+
+#[test]
+fn loom_fdlock_unlock_racing_a_lock_attempt_loses_no_wakeup() {
+    loom::model(|| {
+        let l = Arc::new(FdLock::new());
+        let (_, w0) = waker();
+        let mut t0 = Ticket::default();
+        assert!(l
+            .poll_lock(Side::Read, &mut t0, &mut Context::from_waker(&w0))
+            .is_ready());
+        let l2 = l.clone();
+        let unlocker = thread::spawn(move || l2.unlock(Side::Read));
+        let (woken, w1) = waker();
+        let mut t1 = Ticket::default();
+        let first = l.poll_lock(Side::Read, &mut t1, &mut Context::from_waker(&w1));
+        assert_eq!(unlocker.join().unwrap(), Release::Keep);
+        if first.is_pending() {
+            assert_eq!(woken.0.load(SeqCst), 1, "lost wakeup");
+            let again = l.poll_lock(Side::Read, &mut t1, &mut Context::from_waker(&w1));
+            assert_eq!(again, Poll::Ready(Ok(())));
+        }
+        assert_eq!(l.unlock(Side::Read), Release::Keep);
+    });
+}
+
+#[test]
+fn loom_fdlock_close_racing_operations_destroys_exactly_once() {
+    loom::model(|| {
+        let l = Arc::new(FdLock::new());
+        let destroyed = Arc::new(AtomicUsize::new(0));
+        let (l2, d2) = (l.clone(), destroyed.clone());
+        let op = thread::spawn(move || {
+            let (_, w) = waker();
+            let mut t = Ticket::default();
+            match l2.poll_lock(Side::Write, &mut t, &mut Context::from_waker(&w)) {
+                Poll::Ready(Ok(())) => {
+                    if l2.unlock(Side::Write) == Release::Destroy {
+                        d2.fetch_add(1, SeqCst);
+                    }
+                }
+                Poll::Ready(Err(Closed)) => {}
+                Poll::Pending => unreachable!("nobody else holds the write lock"),
+            }
+        });
+        if l.close().is_ok() && l.decref() == Release::Destroy {
+            destroyed.fetch_add(1, SeqCst);
+        }
+        op.join().unwrap();
+        assert_eq!(destroyed.load(SeqCst), 1, "the fd is closed exactly once");
+    });
+}
+
+#[test]
+fn loom_fdlock_close_wakes_a_parked_attempt() {
+    loom::model(|| {
+        let l = Arc::new(FdLock::new());
+        let (_, w0) = waker();
+        let mut t0 = Ticket::default();
+        assert!(l
+            .poll_lock(Side::Read, &mut t0, &mut Context::from_waker(&w0))
+            .is_ready());
+        let l2 = l.clone();
+        let closer = thread::spawn(move || l2.close());
+        let (woken, w1) = waker();
+        let mut t1 = Ticket::default();
+        let first = l.poll_lock(Side::Read, &mut t1, &mut Context::from_waker(&w1));
+        closer.join().unwrap().unwrap();
+        if first.is_pending() {
+            assert_eq!(
+                woken.0.load(SeqCst),
+                1,
+                "close did not wake the parked attempt"
+            );
+        }
+        let again = l.poll_lock(Side::Read, &mut t1, &mut Context::from_waker(&w1));
+        assert_eq!(again, Poll::Ready(Err(Closed)));
+        assert_eq!(l.unlock(Side::Read), Release::Keep);
+        assert_eq!(l.decref(), Release::Destroy);
+    });
+}
