@@ -20,15 +20,20 @@ fn waker() -> (std::sync::Arc<Count>, Waker) {
     (c.clone(), Waker::from(c))
 }
 
+/// A lock whose read side is held by this thread.
+fn read_locked() -> Arc<FdLock> {
+    let l = Arc::new(FdLock::new());
+    let (_, w) = waker();
+    let mut t = Ticket::default();
+    let got = l.poll_lock(Side::Read, &mut t, &mut Context::from_waker(&w));
+    assert_eq!(got, Poll::Ready(Ok(())));
+    l
+}
+
 #[test]
 fn loom_fdlock_unlock_racing_a_lock_attempt_loses_no_wakeup() {
     loom::model(|| {
-        let l = Arc::new(FdLock::new());
-        let (_, w0) = waker();
-        let mut t0 = Ticket::default();
-        assert!(l
-            .poll_lock(Side::Read, &mut t0, &mut Context::from_waker(&w0))
-            .is_ready());
+        let l = read_locked();
         let l2 = l.clone();
         let unlocker = thread::spawn(move || l2.unlock(Side::Read));
         let (woken, w1) = waker();
@@ -74,12 +79,7 @@ fn loom_fdlock_close_racing_operations_destroys_exactly_once() {
 #[test]
 fn loom_fdlock_close_wakes_a_parked_attempt() {
     loom::model(|| {
-        let l = Arc::new(FdLock::new());
-        let (_, w0) = waker();
-        let mut t0 = Ticket::default();
-        assert!(l
-            .poll_lock(Side::Read, &mut t0, &mut Context::from_waker(&w0))
-            .is_ready());
+        let l = read_locked();
         let l2 = l.clone();
         let closer = thread::spawn(move || l2.close());
         let (woken, w1) = waker();
