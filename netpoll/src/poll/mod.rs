@@ -14,6 +14,7 @@ mod error;
 #[allow(dead_code)]
 mod fdlock;
 mod netpoller;
+pub(crate) mod timer;
 mod token;
 
 #[cfg(all(test, not(loom)))]

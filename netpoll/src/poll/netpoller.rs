@@ -4,6 +4,7 @@
 
 use super::cache::{self, Slot};
 use super::desc::Dir;
+use super::timer::Timers;
 use super::token;
 use crate::metrics;
 use crate::sys::{self, Selector};
@@ -51,6 +52,11 @@ pub struct Netpoller {
 
 pub(crate) struct Shared {
     pub(crate) selector: Selector,
+    /// The timers of whoever drives this poller (a runtime): sleeps, and
+    /// the fd deadlines of the registrations (Go: the runtime timers that
+    /// netpoll deadlines use). The driver's blocking wait ends at the
+    /// earliest one.
+    pub(crate) timers: Timers,
     /// Live registrations (descriptor index → sequence), so shutdown can
     /// evict them; `None` once shut down.
     live: Mutex<Option<HashMap<u32, u32>>>,
@@ -117,6 +123,7 @@ impl Netpoller {
         Ok(Netpoller {
             shared: Arc::new(Shared {
                 selector: Selector::new(choice)?,
+                timers: Timers::new(),
                 live: Mutex::new(Some(HashMap::new())),
                 registered: AtomicUsize::new(0),
             }),
@@ -173,6 +180,11 @@ impl Netpoller {
     /// Go: netpoll(delay) followed by injecting the goroutines it returns.
     pub fn poll(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
         self.shared.poll(&mut events.0, timeout).map(|p| p.woken)
+    }
+
+    /// The timers that this poller's driver fires.
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.shared.timers
     }
 
     /// Whether any fd is registered: with none, a non-blocking poll can

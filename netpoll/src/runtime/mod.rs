@@ -29,7 +29,6 @@ mod owned;
 pub(crate) mod queue;
 mod scheduler;
 pub(crate) mod task;
-pub(crate) mod timer;
 
 #[cfg(all(test, loom))]
 mod loom_park;

@@ -27,8 +27,8 @@ use super::idle::{Idle, Wake};
 use super::owned::OwnedTasks;
 use super::queue::{self, Local, Stealer};
 use super::task::{self, Runnable};
-use super::timer::Timers;
 use crate::metrics;
+use crate::poll::timer::Timers;
 use crate::poll::{Events, Netpoller};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -127,7 +127,6 @@ pub(crate) struct Config {
 /// Everything the workers of one runtime share.
 pub(crate) struct Shared {
     pub(crate) poller: Netpoller,
-    pub(crate) timers: Timers,
     pub(crate) owned: OwnedTasks,
     pub(crate) blocking: Arc<BlockingPool>,
     pub(crate) config: Config,
@@ -169,7 +168,6 @@ impl Shared {
             .unzip();
         Shared {
             poller,
-            timers: Timers::new(),
             owned: OwnedTasks::new(),
             blocking,
             config,
@@ -183,6 +181,12 @@ impl Shared {
             epoch: Instant::now(),
             cores: Mutex::new(locals),
         }
+    }
+
+    /// The runtime's timers (they live with its poller, which also arms
+    /// the fd deadlines on them).
+    pub(crate) fn timers(&self) -> &Timers {
+        self.poller.timers()
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -272,7 +276,7 @@ impl Shared {
                 .enumerate()
                 .any(|(i, r)| i != me && !r.stealer.is_empty())
             || self
-                .timers
+                .timers()
                 .next_deadline()
                 .is_some_and(|d| d <= Instant::now())
     }
@@ -479,7 +483,7 @@ impl Worker {
     /// Fires due timers and polls the kernel without blocking; whatever
     /// they wake lands in this worker's queue.
     pub(crate) fn poll_now(&self) {
-        self.shared.timers.fire(Instant::now());
+        self.shared.timers().fire(Instant::now());
         if !self.shared.poller.has_registrations() {
             return; // only a wake could be pending, and it is not for us
         }
@@ -582,7 +586,7 @@ impl Worker {
             u64::MAX => None,
             ns => shared.epoch.checked_add(Duration::from_nanos(ns)),
         };
-        let deadline = match (shared.timers.next_deadline(), hint.filter(|h| *h > now)) {
+        let deadline = match (shared.timers().next_deadline(), hint.filter(|h| *h > now)) {
             (Some(d), Some(h)) => Some(d.min(h)),
             (d, h) => d.or(h),
         };
@@ -596,7 +600,7 @@ impl Worker {
             let _ = shared.poller.poll(&mut events, timeout);
         }
         shared.idle.poller_leave();
-        shared.timers.fire(Instant::now());
+        shared.timers().fire(Instant::now());
     }
 
     /// Parks this thread until a notifier picks it.

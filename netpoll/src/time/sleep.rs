@@ -1,6 +1,6 @@
 //! `sleep`: a future that completes at a deadline (Go: time.Sleep).
 
-use crate::runtime::timer::TimerKey;
+use crate::poll::timer::TimerKey;
 use crate::runtime::Handle;
 use std::fmt;
 use std::future::Future;
@@ -85,7 +85,7 @@ impl Sleep {
 
     fn unregister(&mut self) {
         if let Some((handle, key)) = self.timer.take() {
-            handle.shared.timers.cancel(key);
+            handle.shared.timers().cancel(key);
         }
     }
 }
@@ -96,7 +96,7 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         if let Some((handle, key)) = &this.timer {
-            return handle.shared.timers.poll(*key, cx.waker());
+            return handle.shared.timers().poll(*key, cx.waker());
         }
         let Some(deadline) = this.deadline else {
             return Poll::Pending;
@@ -105,7 +105,7 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let handle = Handle::current();
-        let key = handle.shared.timers.insert(deadline, cx.waker());
+        let key = handle.shared.timers().insert(deadline, cx.waker());
         handle.shared.timer_added(deadline);
         this.timer = Some((handle, key));
         Poll::Pending
