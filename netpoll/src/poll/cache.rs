@@ -107,12 +107,13 @@ pub(crate) fn get(index: u32) -> Option<&'static PollDesc> {
     if start.is_null() {
         return None;
     }
-    // SAFETY: `start` is the first element of a leaked `Box<[PollDesc]>`
-    // of `FIRST_BLOCK << block` elements, fully initialised before the
-    // Release store that published it (paired with the Acquire load above),
-    // never freed and never moved. `locate` yields `offset < FIRST_BLOCK <<
-    // block`, so the element is in bounds. `PollDesc` is Sync, so a shared
-    // `'static` reference to it may be used from any thread.
+    // `start` is the first element of a leaked `Box<[PollDesc]>` of
+    // `FIRST_BLOCK << block` elements, fully initialised before the Release
+    // store that published it (paired with the Acquire load above), never
+    // freed and never moved. `PollDesc` is Sync, so a shared `'static`
+    // reference to it may be used from any thread.
+    // SAFETY: in bounds (`locate` yields `offset < FIRST_BLOCK << block`)
+    // of a live, initialised, never-freed block.
     Some(unsafe { &*start.add(offset) })
 }
 

@@ -129,10 +129,10 @@ struct Inner<T: Handle> {
     _owns: PhantomData<T>,
 }
 
-// SAFETY: the `T`s behind the pointers are only ever moved between threads
-// by value — whoever wins the CAS on `head` (or the swap of `next`) gets
-// sole ownership — and never shared, so `T: Send` suffices, as for
-// `Mutex<T>`. `Handle` requires `Send`.
+// The `T`s behind the pointers are only ever moved between threads by
+// value (whoever wins the CAS on `head`, or the swap of `next`, gets sole
+// ownership) and never shared, as for `Mutex<T>`.
+// SAFETY: `T: Send` suffices for moving by value; `Handle` requires it.
 unsafe impl<T: Handle> Send for Inner<T> {}
 // SAFETY: as for `Send`: through `&Inner` elements are only moved out by
 // value after an atomic claim, never accessed in place.
@@ -409,11 +409,11 @@ impl<T: Handle> Stealer<T> {
                     // Release publishes the copied slots to our own thieves.
                     d.tail.store(dt.wrapping_add(n - 1), Release);
                 }
-                // SAFETY: the CAS from `h` claimed slots `h..h + n` of the
-                // victim, which held owned pointers of `T` (the tail acquire
-                // made them current; a later overwrite would have moved
-                // `head` and failed the CAS). `first` is slot `h`; the rest
-                // now live in `dst`'s ring below its new tail.
+                // The CAS from `h` claimed slots `h..h + n` of the victim,
+                // which held owned pointers of `T` (the tail acquire made
+                // them current; a later overwrite would have moved `head`
+                // and failed the CAS). The rest now live in `dst`'s ring.
+                // SAFETY: `first` is slot `h`, claimed by the CAS above.
                 return Some(unsafe { own::<T>(first) });
             }
         }

@@ -178,12 +178,12 @@ fn apply(kq: BorrowedFd<'_>, changes: &[Event]) -> rustix::io::Result<()> {
     let mut no_events: [Event; 0] = [];
     let zero = timespec(Duration::ZERO);
     loop {
-        // SAFETY: kevent requires every fd a change registers to stay valid
-        // while registered. Callers register only fds that are open now:
-        // a `Registration`'s, whose owner calls `close` (EV_DELETE) before
-        // it closes the fd, and the wake pipe, which outlives the queue.
-        // `udata` is a token, never dereferenced by anyone, and the kernel
-        // drops a closed fd's filters itself.
+        // kevent requires every fd a change registers to stay valid while
+        // registered. `udata` is a token, never dereferenced by anyone, and
+        // the kernel drops a closed fd's filters itself.
+        // SAFETY: callers register only open fds: a `Registration`'s, whose
+        // owner deletes it (EV_DELETE) before closing the fd, and the wake
+        // pipe, which outlives the queue.
         match unsafe { kqueue::kevent_timespec(kq, changes, &mut no_events, Some(&zero)) } {
             // kevent(2): EINTR comes after every change was applied. Doing
             // them again is harmless; a repeated delete reports ENOENT,

@@ -77,12 +77,13 @@ impl Poll {
         let mut fds = Vec::with_capacity(snapshot.len() + 1);
         fds.push(PollFd::from_borrowed_fd(self.wake_r.as_fd(), PollFlags::IN));
         for &(_, fd, interest) in &snapshot {
-            // SAFETY: `fd` was registered by an owner that deregisters before
-            // it closes, but it may do both while this wait runs, after the
-            // snapshot was taken. The borrow is only handed to poll(2), which
-            // validates every number itself: a closed one yields POLLNVAL, a
-            // reused one an event under the old token, which the poll
-            // descriptor's sequence check drops. It never outlives this call.
+            // `fd` was registered by an owner that deregisters before it
+            // closes, but it may do both while this wait runs, after the
+            // snapshot was taken. poll(2) validates every number itself: a
+            // closed one yields POLLNVAL, a reused one an event under the old
+            // token, which the poll descriptor's sequence check drops.
+            // SAFETY: the borrow only reaches poll(2) and never outlives
+            // this call; a stale number is harmless there (see above).
             let fd = unsafe { BorrowedFd::borrow_raw(fd) };
             fds.push(PollFd::from_borrowed_fd(fd, flags(interest)));
         }

@@ -46,12 +46,12 @@ impl Port {
         if self.reg.remove(token).is_none() {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         }
-        // SAFETY: rustix asks that `fd` was associated through
-        // `associate_fd`, so as not to undo someone else's association. This
-        // port is private to this backend: any association of `fd` with it
-        // is ours, made under this token. If there is none (never armed, or
-        // dropped by the kernel when an event fired) the kernel says ENOENT
-        // and nothing changes.
+        // rustix asks that `fd` was associated through `associate_fd`, so as
+        // not to undo someone else's association. If there is none (never
+        // armed, or dropped by the kernel when an event fired) the kernel
+        // says ENOENT and nothing changes.
+        // SAFETY: this port is private to this backend, so any association
+        // of `fd` with it is ours, made under this token.
         match unsafe { port::dissociate_fd(&self.port, fd) } {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(e.into()),
@@ -141,11 +141,11 @@ fn associate(port: BorrowedFd<'_>, fd: RawFd, interest: Interest, token: u64) ->
     }
     // Targets with event ports are all 64-bit: a token fits the pointer.
     let user = token as usize as *mut c_void;
-    // SAFETY: port_associate requires `fd` to stay valid while associated.
-    // Callers hold the registry lock and take `fd` from a live entry; its
-    // owner removes the entry (and then dissociates) before closing it.
-    // The kernel also drops a closed fd's association itself, and `user`
-    // is a token, never dereferenced.
+    // port_associate requires `fd` to stay valid while associated. The
+    // kernel also drops a closed fd's association itself, and `user` is a
+    // token, never dereferenced.
+    // SAFETY: callers hold the registry lock and take `fd` from a live
+    // entry, whose owner removes it (then dissociates) before closing `fd`.
     unsafe { port::associate_fd(port, fd, flags, user)? };
     Ok(())
 }
