@@ -11,6 +11,7 @@
 
 use super::desc::PollDesc;
 use super::token::MAX_INDEX;
+use crate::loom_shim::LockExt;
 use std::io;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Mutex;
@@ -63,7 +64,7 @@ pub(crate) struct Slot {
 /// Takes a descriptor off the free list, growing the cache if it is empty
 /// (Go: pollCache.alloc).
 pub(crate) fn alloc() -> io::Result<Slot> {
-    let mut list = CACHE.free.lock().unwrap_or_else(|p| p.into_inner());
+    let mut list = CACHE.free.locked();
     let index = match list.free.pop() {
         Some(i) => i,
         None => {
@@ -95,7 +96,7 @@ pub(crate) fn alloc() -> io::Result<Slot> {
 /// Returns a descriptor whose life has been retired to the free list
 /// (Go: pollCache.free).
 pub(crate) fn free(slot: Slot) {
-    let mut list = CACHE.free.lock().unwrap_or_else(|p| p.into_inner());
+    let mut list = CACHE.free.locked();
     list.free.push(slot.index);
 }
 

@@ -16,6 +16,7 @@
 
 use super::error::WaitError;
 use super::token::next_seq;
+use crate::loom_shim::LockExt;
 use crate::loom_shim::{AtomicI32, AtomicU64, Mutex, MutexGuard};
 use crate::sys::Readiness;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
@@ -179,10 +180,8 @@ impl PollDesc {
     }
 
     fn lock(&self) -> MutexGuard<'_, Waiters> {
-        // Every critical section leaves the slots consistent, so a panic in
-        // one (only a debug assertion can panic there) need not poison the
-        // descriptor for the rest of the process.
-        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+        // Only a debug assertion can panic in here.
+        self.waiters.locked()
     }
 
     /// The raw state word (loom models only).

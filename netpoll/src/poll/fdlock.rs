@@ -13,6 +13,7 @@
 //! being reused under a syscall that is still running (Go: decref /
 //! increfAndClose returning "destroy").
 
+use crate::loom_shim::LockExt;
 use crate::loom_shim::{AtomicU64, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
@@ -108,9 +109,7 @@ impl FdLock {
     }
 
     fn queues(&self) -> MutexGuard<'_, Queues> {
-        // Queue edits are single pushes and removals: consistent even if a
-        // waker's clone panicked mid-way.
-        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+        self.queues.locked()
     }
 
     /// Applies `f` until the CAS succeeds; `f` may refuse with `Err`.

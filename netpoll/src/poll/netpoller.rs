@@ -6,6 +6,7 @@ use super::cache::{self, Slot};
 use super::desc::Dir;
 use super::timer::Timers;
 use super::token;
+use crate::loom_shim::LockExt;
 use crate::metrics;
 use crate::sys::{self, Selector};
 use crate::Poller;
@@ -148,7 +149,7 @@ impl Netpoller {
     /// Like `register`, but hands the fd back on failure, so a caller can
     /// fall back to another way of doing I/O on it.
     pub(crate) fn try_register(&self, fd: OwnedFd) -> Result<Registration, (io::Error, OwnedFd)> {
-        let mut live = lock(&self.shared.live);
+        let mut live = self.shared.live.locked();
         let Some(live) = live.as_mut() else {
             return Err((shut_down(), fd));
         };
@@ -252,7 +253,7 @@ impl Netpoller {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn shutdown(&self) {
-        let live = lock(&self.shared.live).take().unwrap_or_default();
+        let live = self.shared.live.locked().take().unwrap_or_default();
         for (index, seq) in live {
             if let Some(desc) = cache::get(index) {
                 desc.evict(seq);
@@ -260,11 +261,6 @@ impl Netpoller {
         }
         let _ = self.wake();
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Single inserts and removals: consistent even after a panic.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The error of registering with a poller that has shut down.
@@ -461,7 +457,7 @@ impl Registration {
     /// once the fd is closed its number may belong to someone else.
     fn deregister(&self, fd: &OwnedFd) -> io::Result<()> {
         debug_assert_eq!(self.slot.desc.fd(), fd.as_raw_fd());
-        if let Some(live) = lock(&self.shared.live).as_mut() {
+        if let Some(live) = self.shared.live.locked().as_mut() {
             live.remove(&self.slot.index);
         }
         self.shared.registered.fetch_sub(1, Ordering::Relaxed);

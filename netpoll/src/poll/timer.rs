@@ -65,6 +65,7 @@
 //!   is held for O(log n) per operation and never while user code runs;
 //!   sharding by worker is possible later without changing this API.
 
+use crate::loom_shim::LockExt;
 use crate::loom_shim::{AtomicU64, Mutex, MutexGuard};
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::task::{Poll, Waker};
@@ -367,10 +368,7 @@ impl Timers {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Nothing that can panic runs between the changes of one critical
-        // section (user code runs outside it), so a poisoned lock still
-        // guards consistent data.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.locked()
     }
 
     /// Nanoseconds since the base, clamped to `0..=MAX_DEADLINE`.

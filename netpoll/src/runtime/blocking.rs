@@ -6,8 +6,8 @@
 //! and the runtime starts another M. Rust's threads cannot do that, so the
 //! blocking work moves instead (tokio: the blocking pool).
 
-use super::scheduler::lock;
 use super::task::{self, Runnable};
+use crate::loom_shim::LockExt;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex};
@@ -55,7 +55,7 @@ impl BlockingPool {
 
     /// Queues a task, starting a thread if none is idle and the cap allows.
     pub(crate) fn push(self: &Arc<Self>, r: Runnable) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.locked();
         if st.shutdown {
             drop(st);
             task::cancel(r);
@@ -102,12 +102,12 @@ impl BlockingPool {
             .get()
             .and_then(|h| h.upgrade())
             .map(super::context::enter);
-        let mut st = lock(&self.state);
+        let mut st = self.state.locked();
         loop {
             if let Some(r) = st.queue.pop_front() {
                 drop(st);
                 task::run(r);
-                st = lock(&self.state);
+                st = self.state.locked();
                 continue;
             }
             if st.shutdown {
@@ -131,7 +131,7 @@ impl BlockingPool {
     /// every thread is joined.
     pub(crate) fn shutdown(&self) {
         let (queued, handles) = {
-            let mut st = lock(&self.state);
+            let mut st = self.state.locked();
             st.shutdown = true;
             (
                 st.queue.drain(..).collect::<Vec<_>>(),

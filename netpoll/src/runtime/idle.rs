@@ -9,6 +9,7 @@
 //! fence between their write and their read, so at least one of them sees
 //! the other. The loom model in `loom_park.rs` checks exactly this code.
 
+use crate::loom_shim::LockExt;
 use crate::loom_shim::{fence, AtomicBool, AtomicUsize, Mutex, MutexGuard};
 use std::sync::atomic::Ordering::SeqCst;
 
@@ -46,7 +47,7 @@ impl Default for Idle {
 
 impl Idle {
     fn sleepers(&self) -> MutexGuard<'_, Vec<usize>> {
-        self.sleepers.lock().unwrap_or_else(|p| p.into_inner())
+        self.sleepers.locked()
     }
 
     /// Called after queueing work that no running worker is known to take.

@@ -38,6 +38,7 @@ mod loom_queue;
 pub use crate::Poller;
 pub use builder::Builder;
 
+use crate::loom_shim::LockExt;
 use async_task::WithInfo;
 use scheduler::{Shared, Worker};
 use std::fmt;
@@ -118,7 +119,7 @@ impl Runtime {
                 let t = thread::Builder::new()
                     .name(format!("{}-{index}", handle.shared.config.thread_name))
                     .spawn(move || worker_main(handle, index))?;
-                scheduler::lock(&rt.threads).push(t);
+                rt.threads.locked().push(t);
             }
         }
         Ok(rt)
@@ -163,7 +164,7 @@ impl Drop for Runtime {
         let shared = &self.handle.shared;
         shared.begin_shutdown();
         let me = thread::current().id();
-        for t in scheduler::lock(&self.threads).drain(..) {
+        for t in self.threads.locked().drain(..) {
             if t.thread().id() != me {
                 let _ = t.join();
             }

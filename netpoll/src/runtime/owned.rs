@@ -6,6 +6,7 @@
 //! lock only one shard, chosen round-robin, so concurrent spawns rarely
 //! meet.
 
+use crate::loom_shim::LockExt;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::task::Waker;
@@ -42,11 +43,7 @@ impl OwnedTasks {
     }
 
     fn shard(&self, i: u32) -> std::sync::MutexGuard<'_, Slab> {
-        // Slab updates are single assignments: a panic cannot leave one
-        // half done, so a poisoned lock is still consistent.
-        self.shards[i as usize]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.shards[i as usize].locked()
     }
 
     /// Reserves a place for a task about to be spawned.

@@ -27,13 +27,14 @@ use super::idle::{Idle, Wake};
 use super::owned::OwnedTasks;
 use super::queue::{self, Local, Stealer};
 use super::task::{self, Runnable};
+use crate::loom_shim::LockExt;
 use crate::metrics;
 use crate::poll::timer::Timers;
 use crate::poll::{Events, Netpoller};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -52,11 +53,6 @@ pub(crate) enum Flavor {
     CurrentThread,
 }
 
-/// Locks a mutex whose data stays consistent across a panic.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The global run queue (Go: sched.runq).
 #[derive(Default)]
 struct Inject {
@@ -67,13 +63,13 @@ struct Inject {
 
 impl Inject {
     fn push(&self, r: Runnable) {
-        let mut q = lock(&self.queue);
+        let mut q = self.queue.locked();
         q.push_back(r);
         self.len.store(q.len(), SeqCst);
     }
 
     fn push_batch(&self, batch: Vec<Runnable>) {
-        let mut q = lock(&self.queue);
+        let mut q = self.queue.locked();
         q.extend(batch);
         self.len.store(q.len(), SeqCst);
     }
@@ -87,7 +83,7 @@ impl Inject {
         if self.is_empty() {
             return Vec::new();
         }
-        let mut q = lock(&self.queue);
+        let mut q = self.queue.locked();
         let n = q.len().min(max);
         let batch: Vec<_> = q.drain(..n).collect();
         self.len.store(q.len(), SeqCst);
@@ -195,12 +191,12 @@ impl Shared {
 
     /// Takes worker `index`'s local queue, if nobody runs it.
     pub(crate) fn take_core(&self, index: usize) -> Option<Local<Runnable>> {
-        lock(&self.cores)[index].take()
+        self.cores.locked()[index].take()
     }
 
     /// Gives a local queue back (current-thread `block_on` returning).
     pub(crate) fn put_core(&self, index: usize, local: Local<Runnable>) {
-        lock(&self.cores)[index] = Some(local);
+        self.cores.locked()[index] = Some(local);
     }
 
     /// The schedule function of every task (async-task calls it on wake).
@@ -301,7 +297,9 @@ impl Shared {
         for r in self.inject.pop_batch(usize::MAX) {
             task::cancel(r);
         }
-        let queued: Vec<Runnable> = lock(&self.cores)
+        let queued: Vec<Runnable> = self
+            .cores
+            .locked()
             .iter_mut()
             .flatten()
             .flat_map(|local| std::iter::from_fn(|| local.pop()))

@@ -1,6 +1,7 @@
 //! Tasks: async-task cells with a little metadata, and the handle that
 //! awaits or aborts them (Go: a goroutine, which has no handle at all).
 
+use crate::loom_shim::LockExt;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
@@ -226,7 +227,7 @@ impl JoinError {
         match &self.repr {
             Repr::Cancelled => "task was cancelled".to_owned(),
             Repr::Panic(p) => {
-                let p = p.lock().unwrap_or_else(|e| e.into_inner());
+                let p = p.locked();
                 if let Some(s) = p.downcast_ref::<&str>() {
                     format!("task panicked with message {s:?}")
                 } else if let Some(s) = p.downcast_ref::<String>() {

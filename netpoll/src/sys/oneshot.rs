@@ -9,6 +9,7 @@
 //! loop.
 
 use super::Interest;
+use crate::loom_shim::LockExt;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
@@ -77,10 +78,7 @@ impl Inner {
 
 impl Registry {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding this lock leaves the map consistent (every
-        // update is a single insert/remove/assignment), so poisoning is
-        // ignored rather than spreading the panic to the poller.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.locked()
     }
 
     /// Adds `fd` under `token`, nothing armed.
