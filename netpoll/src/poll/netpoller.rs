@@ -149,10 +149,6 @@ impl Netpoller {
     /// Like `register`, but hands the fd back on failure, so a caller can
     /// fall back to another way of doing I/O on it.
     pub(crate) fn try_register(&self, fd: OwnedFd) -> Result<Registration, (io::Error, OwnedFd)> {
-        let mut live = self.shared.live.locked();
-        let Some(live) = live.as_mut() else {
-            return Err((shut_down(), fd));
-        };
         let slot = match cache::alloc() {
             Ok(slot) => slot,
             Err(e) => return Err((e, fd)),
@@ -160,11 +156,21 @@ impl Netpoller {
         let seq = slot.desc.open(fd.as_raw_fd());
         let token = token::pack(slot.index, seq);
         if let Err(e) = self.shared.selector.open(fd.as_fd(), token) {
-            slot.desc.retire(seq);
-            cache::free(slot);
+            release(slot, seq);
             return Err((e, fd));
         }
-        live.insert(slot.index, seq);
+        // Recorded after the syscall, not around it: registrations from
+        // every worker would otherwise queue on this lock. If shutdown came
+        // in between, it did not see this one: undo it and refuse.
+        let recorded = match self.shared.live.locked().as_mut() {
+            Some(live) => live.insert(slot.index, seq).is_none(),
+            None => false,
+        };
+        if !recorded {
+            let _ = self.shared.selector.close(fd.as_fd(), token);
+            release(slot, seq);
+            return Err((shut_down(), fd));
+        }
         self.shared.registered.fetch_add(1, Ordering::Relaxed);
         Ok(Registration {
             fd: Some(fd),
@@ -261,6 +267,13 @@ impl Netpoller {
         }
         let _ = self.wake();
     }
+}
+
+/// Ends a descriptor's life `seq` and returns it to the cache: events still
+/// in flight for it become stale.
+fn release(slot: Slot, seq: u32) {
+    slot.desc.retire(seq);
+    cache::free(slot);
 }
 
 /// The error of registering with a poller that has shut down.
@@ -462,8 +475,7 @@ impl Registration {
         }
         self.shared.registered.fetch_sub(1, Ordering::Relaxed);
         let res = self.shared.selector.close(fd.as_fd(), self.token());
-        self.slot.desc.retire(self.seq);
-        cache::free(self.slot);
+        release(self.slot, self.seq);
         res
     }
 }

@@ -40,9 +40,12 @@ impl Drop for EnterGuard {
 }
 
 /// Calls `f` with this thread's worker, if it is one.
+///
+/// Every wake on a runtime thread comes through here, so it borrows the
+/// thread-local rather than cloning the `Rc`. `f` must not set or clear
+/// the worker (nothing that schedules a task does).
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
-    let worker = WORKER.with(|w| w.borrow().clone());
-    f(worker.as_deref())
+    WORKER.with_borrow(|w| f(w.as_deref()))
 }
 
 /// Makes `worker` this thread's worker until the guard drops.
