@@ -49,7 +49,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
-use task::{JoinHandle, TaskMeta};
+use task::JoinHandle;
 
 /// A netpoll runtime. Dropping it shuts it down: every task still alive is
 /// cancelled (queued ones dropped, waiting ones woken and dropped), the
@@ -260,15 +260,12 @@ impl Handle {
             future.await
         };
         let sched = shared.clone();
-        let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::default())
-            .propagate_panic(true)
-            .spawn(
-                move |_| future,
-                WithInfo(move |r, info: async_task::ScheduleInfo| {
-                    sched.schedule(r, info.woken_while_running)
-                }),
-            );
+        let (runnable, task) = task::builder().spawn(
+            move |_| future,
+            WithInfo(move |r, info: async_task::ScheduleInfo| {
+                sched.schedule(r, info.woken_while_running)
+            }),
+        );
         let waker = runnable.waker();
         shared.owned.fill(key, waker.clone());
         crate::metrics::add(&crate::metrics::TASKS_SPAWNED, 1);
@@ -283,10 +280,8 @@ impl Handle {
         R: Send + 'static,
     {
         let pool = self.shared.blocking.clone();
-        let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::default())
-            .propagate_panic(true)
-            .spawn(move |_| async move { f() }, move |r| pool.push(r));
+        let (runnable, task) =
+            task::builder().spawn(move |_| async move { f() }, move |r| pool.push(r));
         let waker = runnable.waker();
         runnable.schedule();
         JoinHandle::new(task, waker)

@@ -41,6 +41,15 @@ impl super::queue::Handle for Runnable {
     }
 }
 
+/// The builder of every task cell: with our metadata, and with panics
+/// caught in the task and re-raised where its `JoinHandle` is polled, which
+/// is how a panic becomes a `JoinError` (see `JoinHandle::poll`).
+pub(crate) fn builder() -> async_task::Builder<TaskMeta> {
+    async_task::Builder::new()
+        .metadata(TaskMeta::default())
+        .propagate_panic(true)
+}
+
 /// Drops a task instead of running it, marking it cancelled first.
 pub(crate) fn cancel(runnable: Runnable) {
     runnable.metadata().cancelled.store(true, Ordering::Release);
