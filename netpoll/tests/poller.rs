@@ -329,3 +329,24 @@ fn backend_choice_errors_are_clear() {
     assert_eq!(err.kind(), io::ErrorKind::Unsupported);
     assert!(err.to_string().contains("ports"));
 }
+
+/// A wake that reaches the kernel is counted; one that coalesces with a
+/// pending wake is not.
+#[test]
+fn wakes_that_reach_the_kernel_are_counted() {
+    let _serial = serial();
+    for kind in backends() {
+        let poller = Netpoller::new(kind).unwrap();
+        let before = netpoll::metrics::snapshot().wakes;
+        poller.wake().unwrap();
+        poller.wake().unwrap(); // coalesces
+        let after = netpoll::metrics::snapshot().wakes;
+        assert_eq!(after - before, 1, "{kind:?}");
+        let mut events = Events::new();
+        poller
+            .poll(&mut events, Some(Duration::from_secs(1)))
+            .unwrap();
+        poller.wake().unwrap(); // consumed: a new wake counts again
+        assert_eq!(netpoll::metrics::snapshot().wakes - after, 1, "{kind:?}");
+    }
+}

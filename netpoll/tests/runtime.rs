@@ -449,3 +449,39 @@ fn current_thread_block_on_twice() {
     let h = rt.spawn(async { 9 });
     assert_eq!(rt.block_on(h).unwrap(), 9);
 }
+
+/// The scheduler's counters move when it works: spawns and polls for every
+/// task, LIFO hits for a task woken by another, and blocking poller waits
+/// when the runtime idles (wakes are counted by the poller: see
+/// tests/poller.rs).
+#[test]
+fn metrics_count_the_scheduler_at_work() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let before = netpoll::metrics::snapshot();
+        rt.block_on(async {
+            let hs: Vec<_> = (0..100).map(|_| netpoll::spawn(async {})).collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+            // A task woken by another task runs from the LIFO slot: the
+            // inner task's completion wakes the outer one on the worker.
+            netpoll::spawn(async { netpoll::spawn(async {}).await.unwrap() })
+                .await
+                .unwrap();
+            // An idle runtime waits in the poller.
+            netpoll::time::sleep(Duration::from_millis(5)).await;
+        });
+        rt.block_on(async { netpoll::spawn(async {}).await.unwrap() });
+        // Workers add their counts in batches; exiting flushes them all.
+        drop(rt);
+        let after = netpoll::metrics::snapshot();
+        assert!(after.tasks_spawned >= before.tasks_spawned + 103, "{name}");
+        assert!(after.task_polls >= before.task_polls + 103, "{name}");
+        assert!(
+            after.poller_blocking_waits > before.poller_blocking_waits,
+            "{name}"
+        );
+        assert!(after.lifo_hits > before.lifo_hits, "{name}");
+    }
+}

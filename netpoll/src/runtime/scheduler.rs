@@ -593,6 +593,8 @@ impl Worker {
         }
         let timeout = deadline.map(|d| d.saturating_duration_since(now));
         Stats::bump(&self.stats.blocking_waits);
+        // An idle worker's counts must not wait in it for the next tick.
+        self.stats.flush();
         {
             let mut events = self.events.borrow_mut();
             let _ = shared.poller.poll(&mut events, timeout);
