@@ -23,8 +23,10 @@
 
 mod loom_shim;
 
+pub mod compat;
 pub mod io;
 pub mod metrics;
+pub mod net;
 pub mod poll;
 pub mod runtime;
 mod sys;

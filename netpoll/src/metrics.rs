@@ -43,6 +43,11 @@ pub struct Metrics {
     pub parks: u64,
     /// Times a worker blocked in the poller.
     pub poller_blocking_waits: u64,
+    /// Closes that woke at least one operation waiting on the fd (for
+    /// readiness or for its lock).
+    pub closes_with_waiters: u64,
+    /// Deadlines that expired: fired by their timer, or set in the past.
+    pub deadline_expiries: u64,
 }
 
 pub(crate) static EVENTS_DELIVERED: AtomicU64 = AtomicU64::new(0);
@@ -55,6 +60,8 @@ pub(crate) static STEALS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static LIFO_HITS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static PARKS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static POLLER_BLOCKING_WAITS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static CLOSES_WITH_WAITERS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static DEADLINE_EXPIRIES: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -76,5 +83,7 @@ pub fn snapshot() -> Metrics {
         lifo_hits: LIFO_HITS.load(Relaxed),
         parks: PARKS.load(Relaxed),
         poller_blocking_waits: POLLER_BLOCKING_WAITS.load(Relaxed),
+        closes_with_waiters: CLOSES_WITH_WAITERS.load(Relaxed),
+        deadline_expiries: DEADLINE_EXPIRIES.load(Relaxed),
     }
 }

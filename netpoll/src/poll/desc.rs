@@ -328,6 +328,7 @@ impl PollDesc {
             }
         }
         let slot = g.slot(dir);
+        let mut displaced = None;
         match slot {
             Some(w) if w.seq == seq => {
                 debug_assert!(
@@ -336,7 +337,14 @@ impl PollDesc {
                      the fd lock must serialize them"
                 );
                 if !w.waker.will_wake(cx.waker()) {
-                    w.waker = cx.waker().clone();
+                    let old = std::mem::replace(&mut w.waker, cx.waker().clone());
+                    // An anonymous poller (a `poll_read`-style caller, which
+                    // holds no lock while it waits) pushed out by an
+                    // operation is told to retry, so it is not left
+                    // hanging: it will queue behind the operation's lock.
+                    if w.owner == 0 && owner != 0 {
+                        displaced = Some(old);
+                    }
                 }
                 w.owner = owner;
             }
@@ -348,6 +356,8 @@ impl PollDesc {
                 })
             }
         }
+        drop(g);
+        wake(displaced);
         Poll::Pending
     }
 
@@ -426,15 +436,16 @@ impl PollDesc {
     }
 
     /// Marks life `seq` closing and wakes both waiters, which then fail
-    /// with the closed error (Go: poll_runtime_pollUnblock). Returns false
+    /// with the closed error (Go: poll_runtime_pollUnblock). Returns `None`
     /// if it was already closing or the life is over.
-    pub(crate) fn evict(&self, seq: u32) -> bool {
+    /// Returns how many waiters it woke.
+    pub(crate) fn evict(&self, seq: u32) -> Option<usize> {
         match self.update(seq, |w| w | flag::CLOSING) {
-            Some(prev) if prev & flag::CLOSING == 0 => {
-                self.wake_parked(seq, flag::READ_WAITER | flag::WRITE_WAITER);
-                true
-            }
-            _ => false,
+            Some(prev) if prev & flag::CLOSING == 0 => Some(
+                self.wake_parked(seq, flag::READ_WAITER | flag::WRITE_WAITER)
+                    .unwrap_or(0),
+            ),
+            _ => None,
         }
     }
 
@@ -444,9 +455,6 @@ impl PollDesc {
         seq_of(w) != seq || w & flag::CLOSING != 0
     }
 
-    // The deadline timers of the fd layer call this; until they exist only
-    // the tests do.
-    #[allow(dead_code)]
     /// Sets or clears the expired mark of `dir`; setting it wakes the
     /// direction's waiter, which fails with a timeout (Go: netpolldeadlineimpl).
     pub(crate) fn set_expired(&self, seq: u32, dir: Dir, expired: bool) {
@@ -579,8 +587,8 @@ mod tests {
         assert!(d
             .poll_wait(seq, Dir::Write, &mut Context::from_waker(&ww), 2)
             .is_pending());
-        assert!(d.evict(seq));
-        assert!(!d.evict(seq), "second evict is a no-op");
+        assert_eq!(d.evict(seq), Some(2));
+        assert_eq!(d.evict(seq), None, "second evict is a no-op");
         assert_eq!(cr.0.load(Ordering::SeqCst), 1);
         assert_eq!(cw.0.load(Ordering::SeqCst), 1);
         let mut cx = Context::from_waker(&wr);

@@ -67,13 +67,29 @@ pub(crate) enum Release {
 
 #[derive(Default)]
 struct Queues {
-    read: VecDeque<(u64, Waker)>,
-    write: VecDeque<(u64, Waker)>,
+    read: Queue,
+    write: Queue,
     next_id: u64,
 }
 
+/// The tasks waiting for one side's lock.
+#[derive(Default)]
+struct Queue {
+    /// Lock attempts that keep a [`Ticket`], in arrival order.
+    tickets: VecDeque<(u64, Waker)>,
+    /// `poll_*`-style callers, which cannot keep a ticket between polls:
+    /// all of them are woken by the next unlock, to try again.
+    anonymous: Vec<Waker>,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.tickets.is_empty() && self.anonymous.is_empty()
+    }
+}
+
 impl Queues {
-    fn of(&mut self, side: Side) -> &mut VecDeque<(u64, Waker)> {
+    fn of(&mut self, side: Side) -> &mut Queue {
         match side {
             Side::Read => &mut self.read,
             Side::Write => &mut self.write,
@@ -146,9 +162,9 @@ impl FdLock {
 
     /// Marks the fd closed, taking a reference the caller must drop with
     /// [`decref`](Self::decref) once the poll descriptor is evicted; every
-    /// parked operation is woken to fail. `Err` if it was already closed.
-    /// Go: fdMutex.increfAndClose.
-    pub(crate) fn close(&self) -> Result<(), Closed> {
+    /// parked operation is woken to fail. Returns how many were woken;
+    /// `Err` if it was already closed. Go: fdMutex.increfAndClose.
+    pub(crate) fn close(&self) -> Result<usize, Closed> {
         self.update(|s| {
             if s & CLOSED != 0 {
                 Err(Closed)
@@ -159,14 +175,17 @@ impl FdLock {
         let woken: Vec<Waker> = {
             let mut q = self.queues();
             let q = &mut *q;
-            q.read
-                .drain(..)
-                .chain(q.write.drain(..))
-                .map(|(_, w)| w)
+            [&mut q.read, &mut q.write]
+                .into_iter()
+                .flat_map(|side| {
+                    let tickets = side.tickets.drain(..).map(|(_, w)| w);
+                    tickets.chain(side.anonymous.drain(..)).collect::<Vec<_>>()
+                })
                 .collect()
         };
+        let n = woken.len();
         woken.into_iter().for_each(Waker::wake);
-        Ok(())
+        Ok(n)
     }
 
     /// Whether close has begun.
@@ -185,6 +204,28 @@ impl FdLock {
         ticket: &mut Ticket,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Closed>> {
+        self.poll_lock_as(side, Some(ticket), cx)
+    }
+
+    /// Like [`poll_lock`](Self::poll_lock) for a caller that cannot keep a
+    /// ticket between polls (`AsyncRead::poll_read` on a shared stream):
+    /// if the lock is held, its waker is woken by the next unlock, along
+    /// with every other such caller, to try again.
+    pub(crate) fn poll_lock_anonymous(
+        &self,
+        side: Side,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Closed>> {
+        self.poll_lock_as(side, None, cx)
+    }
+
+    fn poll_lock_as(
+        &self,
+        side: Side,
+        ticket: Option<&mut Ticket>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Closed>> {
+        let mut none = Ticket::default();
         // Fast path: free (or closed), no queue lock.
         let fast = self.update(|s| {
             if s & CLOSED != 0 {
@@ -196,8 +237,10 @@ impl FdLock {
             }
         });
         match fast {
-            Ok(_) => return Poll::Ready(self.acquired(side, ticket)),
-            Err(Some(closed)) => return Poll::Ready(self.failed(side, ticket, closed)),
+            Ok(_) => return Poll::Ready(self.acquired(side, ticket.unwrap_or(&mut none))),
+            Err(Some(closed)) => {
+                return Poll::Ready(self.failed(side, ticket.unwrap_or(&mut none), closed))
+            }
             Err(None) => {}
         }
         // Slow path, under the queue lock. Seeing the lock held and raising
@@ -217,22 +260,29 @@ impl FdLock {
         match prev {
             Err(closed) => {
                 drop(q);
-                Poll::Ready(self.failed(side, ticket, closed))
+                Poll::Ready(self.failed(side, ticket.unwrap_or(&mut none), closed))
             }
             Ok(s) if s & side.locked() == 0 => {
                 drop(q);
-                Poll::Ready(self.acquired(side, ticket))
+                Poll::Ready(self.acquired(side, ticket.unwrap_or(&mut none)))
             }
             Ok(_) => {
+                let waker = cx.waker();
+                let Some(ticket) = ticket else {
+                    let anonymous = &mut q.of(side).anonymous;
+                    if !anonymous.iter().any(|w| w.will_wake(waker)) {
+                        anonymous.push(waker.clone());
+                    }
+                    return Poll::Pending;
+                };
                 let id = *ticket.id.get_or_insert_with(|| {
                     q.next_id += 1;
                     q.next_id
                 });
-                let waker = cx.waker().clone();
-                let queue = q.of(side);
+                let queue = &mut q.of(side).tickets;
                 match queue.iter_mut().find(|(i, _)| *i == id) {
-                    Some(entry) => entry.1 = waker,
-                    None => queue.push_back((id, waker)),
+                    Some(entry) => entry.1.clone_from(waker),
+                    None => queue.push_back((id, waker.clone())),
                 }
                 Poll::Pending
             }
@@ -257,13 +307,13 @@ impl FdLock {
         let id = ticket.id.take()?;
         let mut q = self.queues();
         let queue = q.of(side);
-        queue.retain(|(i, _)| *i != id);
+        queue.tickets.retain(|(i, _)| *i != id);
         if queue.is_empty() {
             let _ = self.update::<()>(|s| Ok(s & !side.waiting()));
             return None;
         }
         let free = self.state.load(Acquire) & side.locked() == 0;
-        free.then(|| queue.front().map(|(_, w)| w.clone()))
+        free.then(|| queue.tickets.front().map(|(_, w)| w.clone()))
             .flatten()
     }
 
@@ -288,11 +338,18 @@ impl FdLock {
         );
         if prev & side.waiting() != 0 {
             // Wake the head; it stays queued (keeping its place) until it
-            // takes the lock or gives up.
-            let next = self.queues().of(side).front().map(|(_, w)| w.clone());
-            if let Some(w) = next {
-                w.wake();
-            }
+            // takes the lock or gives up. Anonymous callers all retry.
+            let (head, anonymous) = {
+                let mut q = self.queues();
+                let queue = q.of(side);
+                let head = queue.tickets.front().map(|(_, w)| w.clone());
+                let anonymous = std::mem::take(&mut queue.anonymous);
+                if queue.is_empty() {
+                    let _ = self.update::<()>(|s| Ok(s & !side.waiting()));
+                }
+                (head, anonymous)
+            };
+            head.into_iter().chain(anonymous).for_each(Waker::wake);
         }
         destroy_if_last((prev & !side.locked()) - REF)
     }
@@ -387,7 +444,7 @@ mod tests {
         assert!(lock(&l, Side::Read, &mut t0, &w).is_ready());
         assert!(lock(&l, Side::Read, &mut t1, &w).is_pending());
         l.incref().unwrap();
-        assert_eq!(l.close(), Ok(()));
+        assert_eq!(l.close(), Ok(1));
         assert_eq!(l.close(), Err(Closed), "second close");
         assert!(l.is_closed());
         assert_eq!(c.0.load(SeqCst), 1, "parked op woken");

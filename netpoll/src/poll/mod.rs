@@ -9,10 +9,8 @@
 mod cache;
 mod desc;
 mod error;
-// The fd layer (Go: internal/poll.FD) builds on this; until it lands only
-// the tests use it.
-#[allow(dead_code)]
-mod fdlock;
+pub(crate) mod fd;
+pub(crate) mod fdlock;
 mod netpoller;
 pub(crate) mod timer;
 mod token;

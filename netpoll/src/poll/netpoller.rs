@@ -174,9 +174,11 @@ impl Netpoller {
         self.shared.registered.fetch_add(1, Ordering::Relaxed);
         Ok(Registration {
             fd: Some(fd),
-            slot,
-            seq,
-            shared: self.shared.clone(),
+            watch: Watch {
+                slot,
+                seq,
+                shared: self.shared.clone(),
+            },
         })
     }
 
@@ -365,6 +367,16 @@ impl Shared {
 pub struct Registration {
     /// Always `Some` until `into_fd` or drop.
     fd: Option<OwnedFd>,
+    watch: Watch,
+}
+
+/// The waiting half of a [`Registration`], without the fd: cheap to clone,
+/// and safe to use after the registration is gone (every call then finds
+/// the descriptor's life over and fails with the closed error). The fd
+/// layer keeps one beside the registration it may have to drop from
+/// `&self`.
+#[derive(Clone)]
+pub(crate) struct Watch {
     pub(crate) slot: Slot,
     pub(crate) seq: u32,
     shared: Arc<Shared>,
@@ -376,30 +388,90 @@ impl Registration {
         self.fd.as_ref().expect("registration holds its fd").as_fd()
     }
 
-    fn token(&self) -> u64 {
-        token::pack(self.slot.index, self.seq)
+    /// The waiting half, for the fd layer.
+    pub(crate) fn watch(&self) -> &Watch {
+        &self.watch
     }
 
     /// Polls for readability. Ready(Ok) consumes the readiness; Ready(Err)
     /// reports closing (see `netpoll::io::is_closed`), an expired deadline
     /// or an error event (Go: poll_runtime_pollWait(pd, 'r')).
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_ready(Dir::Read, cx, 0)
+        self.watch.poll_ready(Dir::Read, cx, 0)
     }
 
     /// Polls for writability; see [`poll_read_ready`](Self::poll_read_ready).
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_ready(Dir::Write, cx, 0)
+        self.watch.poll_ready(Dir::Write, cx, 0)
     }
 
     /// Waits until the fd is readable (or the wait fails).
     pub fn readable(&self) -> Ready<'_> {
-        Ready::new(self, Dir::Read)
+        Ready::new(&self.watch, Dir::Read)
     }
 
     /// Waits until the fd is writable (or the wait fails).
     pub fn writable(&self) -> Ready<'_> {
-        Ready::new(self, Dir::Write)
+        Ready::new(&self.watch, Dir::Write)
+    }
+
+    /// Forgets readiness seen so far in the read direction and fails if a
+    /// read cannot succeed now (closing, deadline passed). Call before the
+    /// syscall of a new operation (Go: pollDesc.prepareRead).
+    pub fn prepare_read(&self) -> io::Result<()> {
+        self.watch.prepare(Dir::Read)
+    }
+
+    /// The write-direction counterpart of [`prepare_read`](Self::prepare_read)
+    /// (Go: pollDesc.prepareWrite).
+    pub fn prepare_write(&self) -> io::Result<()> {
+        self.watch.prepare(Dir::Write)
+    }
+
+    /// Marks the descriptor closing and wakes both waiters with the closed
+    /// error; every later wait fails the same way. The fd stays open and
+    /// registered until the registration is dropped. Returns false if it
+    /// was already evicted (Go: pollDesc.evict / poll_runtime_pollUnblock).
+    pub fn evict(&self) -> bool {
+        self.watch.evict().is_some()
+    }
+
+    /// Whether [`evict`](Self::evict) has been called.
+    pub fn is_evicted(&self) -> bool {
+        self.watch.slot.desc.is_closing(self.watch.seq)
+    }
+
+    /// Stops watching the fd and hands it back, open (Go: poll_runtime_pollClose).
+    pub fn into_fd(mut self) -> io::Result<OwnedFd> {
+        let fd = self.fd.take().expect("registration holds its fd");
+        self.deregister(&fd)?;
+        Ok(fd)
+    }
+
+    /// Deregisters from the kernel while the fd is still open, then ends the
+    /// descriptor's life and returns it to the cache. The order matters:
+    /// once the fd is closed its number may belong to someone else.
+    fn deregister(&self, fd: &OwnedFd) -> io::Result<()> {
+        let Watch { slot, seq, shared } = &self.watch;
+        debug_assert_eq!(slot.desc.fd(), fd.as_raw_fd());
+        if let Some(live) = shared.live.locked().as_mut() {
+            live.remove(&slot.index);
+        }
+        shared.registered.fetch_sub(1, Ordering::Relaxed);
+        let res = shared.selector.close(fd.as_fd(), self.watch.token());
+        release(*slot, *seq);
+        res
+    }
+}
+
+impl Watch {
+    fn token(&self) -> u64 {
+        token::pack(self.slot.index, self.seq)
+    }
+
+    /// The poller's timers, which fd deadlines are armed on.
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.shared.timers
     }
 
     pub(crate) fn poll_ready(
@@ -424,59 +496,26 @@ impl Registration {
             .map(|r| r.map_err(io::Error::from))
     }
 
-    /// Forgets readiness seen so far in the read direction and fails if a
-    /// read cannot succeed now (closing, deadline passed). Call before the
-    /// syscall of a new operation (Go: pollDesc.prepareRead).
-    pub fn prepare_read(&self) -> io::Result<()> {
-        Ok(self.slot.desc.reset(self.seq, Dir::Read)?)
+    /// Go: pollDesc.prepare.
+    pub(crate) fn prepare(&self, dir: Dir) -> io::Result<()> {
+        Ok(self.slot.desc.reset(self.seq, dir)?)
     }
 
-    /// The write-direction counterpart of [`prepare_read`](Self::prepare_read)
-    /// (Go: pollDesc.prepareWrite).
-    pub fn prepare_write(&self) -> io::Result<()> {
-        Ok(self.slot.desc.reset(self.seq, Dir::Write)?)
+    /// Waits for `dir` with a future that cleans up after itself.
+    pub(crate) fn ready(&self, dir: Dir) -> Ready<'_> {
+        Ready::new(self, dir)
     }
 
-    /// Marks the descriptor closing and wakes both waiters with the closed
-    /// error; every later wait fails the same way. The fd stays open and
-    /// registered until the registration is dropped. Returns false if it
-    /// was already evicted (Go: pollDesc.evict / poll_runtime_pollUnblock).
-    pub fn evict(&self) -> bool {
+    /// Marks the descriptor closing and wakes its waiters; `None` if it was
+    /// already closing, otherwise how many waiters were woken.
+    pub(crate) fn evict(&self) -> Option<usize> {
         self.slot.desc.evict(self.seq)
     }
 
-    /// Whether [`evict`](Self::evict) has been called.
-    pub fn is_evicted(&self) -> bool {
-        self.slot.desc.is_closing(self.seq)
-    }
-
-    // Called by the deadline timers of the fd layer.
-    #[allow(dead_code)]
     /// Marks a direction's deadline as passed (waking its waiter with a
     /// timeout) or clears the mark.
     pub(crate) fn set_expired(&self, dir: Dir, expired: bool) {
         self.slot.desc.set_expired(self.seq, dir, expired);
-    }
-
-    /// Stops watching the fd and hands it back, open (Go: poll_runtime_pollClose).
-    pub fn into_fd(mut self) -> io::Result<OwnedFd> {
-        let fd = self.fd.take().expect("registration holds its fd");
-        self.deregister(&fd)?;
-        Ok(fd)
-    }
-
-    /// Deregisters from the kernel while the fd is still open, then ends the
-    /// descriptor's life and returns it to the cache. The order matters:
-    /// once the fd is closed its number may belong to someone else.
-    fn deregister(&self, fd: &OwnedFd) -> io::Result<()> {
-        debug_assert_eq!(self.slot.desc.fd(), fd.as_raw_fd());
-        if let Some(live) = self.shared.live.locked().as_mut() {
-            live.remove(&self.slot.index);
-        }
-        self.shared.registered.fetch_sub(1, Ordering::Relaxed);
-        let res = self.shared.selector.close(fd.as_fd(), self.token());
-        release(self.slot, self.seq);
-        res
     }
 }
 
@@ -495,8 +534,8 @@ impl fmt::Debug for Registration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registration")
             .field("fd", &self.fd.as_ref().map(|fd| fd.as_raw_fd()))
-            .field("index", &self.slot.index)
-            .field("seq", &self.seq)
+            .field("index", &self.watch.slot.index)
+            .field("seq", &self.watch.seq)
             .finish()
     }
 }
@@ -507,7 +546,7 @@ impl fmt::Debug for Registration {
 /// leaves nothing behind in the descriptor.
 #[must_use = "futures do nothing unless polled"]
 pub struct Ready<'a> {
-    reg: &'a Registration,
+    watch: &'a Watch,
     dir: Dir,
     parked: Cell<bool>,
     /// The future's address names its waiter entry, so it must not move
@@ -516,9 +555,9 @@ pub struct Ready<'a> {
 }
 
 impl<'a> Ready<'a> {
-    fn new(reg: &'a Registration, dir: Dir) -> Ready<'a> {
+    fn new(watch: &'a Watch, dir: Dir) -> Ready<'a> {
         Ready {
-            reg,
+            watch,
             dir,
             parked: Cell::new(false),
             _pinned: PhantomPinned,
@@ -531,10 +570,8 @@ impl<'a> Ready<'a> {
 
     fn unpark(&self) {
         if self.parked.replace(false) {
-            self.reg
-                .slot
-                .desc
-                .unpark(self.reg.seq, self.dir, self.owner());
+            let w = self.watch;
+            w.slot.desc.unpark(w.seq, self.dir, self.owner());
         }
     }
 }
@@ -544,7 +581,7 @@ impl Future for Ready<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.into_ref().get_ref();
-        let res = this.reg.poll_ready(this.dir, cx, this.owner());
+        let res = this.watch.poll_ready(this.dir, cx, this.owner());
         if res.is_pending() {
             this.parked.set(true);
         } else {

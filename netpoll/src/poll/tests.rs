@@ -73,14 +73,14 @@ fn an_event_held_across_close_and_reuse_is_dropped_and_counted() {
             "{:?}: the broken socket reports",
             poller.backend()
         );
-        let old_index = old.slot.index;
+        let old_index = old.watch().slot.index;
         drop(old);
 
         // The descriptor is reused (LIFO free list) by a quiet socket.
         let (quiet, _peer) = UnixStream::pair().unwrap();
         quiet.set_nonblocking(true).unwrap();
         let new = poller.register(quiet.into()).unwrap();
-        let reused = new.slot.index == old_index;
+        let reused = new.watch().slot.index == old_index;
 
         let before = metrics::snapshot();
         assert_eq!(poller.shared.dispatch(&events), 0);

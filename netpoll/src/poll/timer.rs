@@ -53,11 +53,12 @@
 //!
 //! # For the scheduler
 //!
-//! - `insert` and `reset` do not interrupt a poller already blocked with a
-//!   longer timeout. Whoever arms a timer earlier than the deadline the
-//!   poller is sleeping until must wake it (Go: `wakeNetPoller(when)`);
-//!   compare the new deadline with the one the poller read from
-//!   [`Timers::next_deadline`] before blocking.
+//! - A poller already blocked with a longer timeout must be woken when an
+//!   earlier timer is armed (Go: `wakeNetPoller(when)`). `insert` and
+//!   `reset` call the hook the driver installed with [`Timers::on_arm`]
+//!   with the new deadline, after releasing the lock; the driver compares
+//!   it with the deadline its poller sleeps until. Timer users (sleeps,
+//!   fd deadlines) therefore need not know who drives the poller.
 //! - `fire` may be called by any worker, concurrently; it is cheap (one
 //!   atomic load) when nothing is due. Call it with a fresh
 //!   `Instant::now()` after every poller wait and before parking.
@@ -68,6 +69,7 @@
 use crate::loom_shim::LockExt;
 use crate::loom_shim::{AtomicU64, Mutex, MutexGuard};
 use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::OnceLock;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -106,7 +108,12 @@ pub(crate) struct Timers {
     /// only under the lock, read without it (Go: `p.timer0When`).
     next: AtomicU64,
     inner: Mutex<Inner>,
+    /// Told of every deadline armed (see [`Timers::on_arm`]).
+    armed: OnceLock<ArmHook>,
 }
+
+/// What [`Timers::on_arm`] installs.
+type ArmHook = Box<dyn Fn(Instant) + Send + Sync>;
 
 struct Inner {
     slots: Vec<Slot>,
@@ -165,13 +172,27 @@ impl Timers {
                 heap: Vec::new(),
                 pending: 0,
             }),
+            armed: OnceLock::new(),
+        }
+    }
+
+    /// Installs the hook told of every deadline `insert` and `reset` arm,
+    /// called without the lock held. Only the first call takes effect: a
+    /// store has one driver.
+    pub(crate) fn on_arm(&self, hook: impl Fn(Instant) + Send + Sync + 'static) {
+        let _ = self.armed.set(Box::new(hook));
+    }
+
+    fn armed(&self, deadline: Instant) {
+        if let Some(hook) = self.armed.get() {
+            hook(deadline);
         }
     }
 
     /// Arms a new timer that wakes `waker` once `deadline` has passed.
     /// O(log n).
-    pub(crate) fn insert(&self, deadline: Instant, waker: &Waker) -> TimerKey {
-        let deadline = self.to_nanos(deadline);
+    pub(crate) fn insert(&self, at: Instant, waker: &Waker) -> TimerKey {
+        let deadline = self.to_nanos(at);
         // Cloned before locking: the clone is user code.
         let waker = waker.clone();
         let mut inner = self.lock();
@@ -196,6 +217,8 @@ impl Timers {
         let generation = slot.generation;
         inner.arm(index, deadline);
         self.publish(&inner);
+        drop(inner);
+        self.armed(at);
         TimerKey { index, generation }
     }
 
@@ -226,8 +249,8 @@ impl Timers {
     /// Re-arms the timer for `deadline`, waking `waker` then, whether or
     /// not it has already fired (an interval's next tick, a deadline moved).
     /// A stale key is ignored.
-    pub(crate) fn reset(&self, key: TimerKey, deadline: Instant, waker: &Waker) {
-        let deadline = self.to_nanos(deadline);
+    pub(crate) fn reset(&self, key: TimerKey, at: Instant, waker: &Waker) {
+        let deadline = self.to_nanos(at);
         let mut inner = self.lock();
         let Some(slot) = inner.slot_mut(key) else {
             return;
@@ -257,6 +280,9 @@ impl Timers {
         }
         drop(inner);
         drop(old);
+        if rearm {
+            self.armed(at);
+        }
     }
 
     /// Disarms the timer and frees its slot, fired or not. O(1) amortised:

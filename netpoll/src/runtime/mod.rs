@@ -109,6 +109,14 @@ impl Runtime {
             .shared
             .blocking
             .set_handle(WeakHandle(Arc::downgrade(&handle.shared)));
+        // Sleeps and fd deadlines arm timers without knowing the scheduler;
+        // an earlier one must still wake a poller sleeping past it.
+        let weak = Arc::downgrade(&handle.shared);
+        handle.shared.timers().on_arm(move |deadline| {
+            if let Some(shared) = weak.upgrade() {
+                shared.timer_added(deadline);
+            }
+        });
         let rt = Runtime {
             handle,
             threads: Mutex::new(Vec::new()),

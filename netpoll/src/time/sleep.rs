@@ -106,7 +106,6 @@ impl Future for Sleep {
         }
         let handle = Handle::current();
         let key = handle.shared.timers().insert(deadline, cx.waker());
-        handle.shared.timer_added(deadline);
         this.timer = Some((handle, key));
         Poll::Pending
     }

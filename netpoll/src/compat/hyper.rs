@@ -1,0 +1,119 @@
+//! hyper 1.x's runtime traits (feature `hyper`): `Read`/`Write` for the
+//! stream types, an [`HyperExecutor`] that spawns on netpoll and a
+//! [`HyperTimer`] backed by netpoll's timers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+/// hyper's `Read` and `Write` for a stream type or a reference to one.
+macro_rules! hyper_io {
+    ($t:ty) => {
+        impl ::hyper::rt::Read for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                mut buf: ::hyper::rt::ReadBufCursor<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let n = std::task::ready!(self.sock.poll_read(cx, buf.initialize_unfilled()))?;
+                // SAFETY: `initialize_unfilled` initialised every byte of
+                // the unfilled part, and the read filled `n` of them
+                // (n <= its length). Unsafe outside sys/ because hyper
+                // offers no safe way to mark bytes filled in place; the
+                // alternative is a copy per read.
+                unsafe { buf.advance(n) };
+                std::task::Poll::Ready(Ok(()))
+            }
+        }
+
+        impl ::hyper::rt::Write for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.sock.poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.sock.poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.sock.shutdown(std::net::Shutdown::Write))
+            }
+        }
+    };
+}
+
+pub(crate) use hyper_io;
+
+/// Runs hyper's background futures (HTTP/2 streams, client connections)
+/// as netpoll tasks.
+///
+/// # Example
+///
+/// ```
+/// let exec = netpoll::compat::HyperExecutor;
+/// # let _ = exec;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HyperExecutor;
+
+impl<F> hyper::rt::Executor<F> for HyperExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        drop(crate::spawn(fut));
+    }
+}
+
+/// hyper's timeouts (header read, keep-alive) on netpoll's timers.
+///
+/// # Example
+///
+/// ```
+/// let mut builder = hyper::server::conn::http1::Builder::new();
+/// builder.timer(netpoll::compat::HyperTimer);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HyperTimer;
+
+impl hyper::rt::Timer for HyperTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(crate::time::sleep(duration))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(crate::time::sleep_until(deadline))
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+        match sleep.as_mut().downcast_mut_pin::<crate::time::Sleep>() {
+            Some(ours) => ours.get_mut().reset(new_deadline),
+            None => *sleep = self.sleep_until(new_deadline),
+        }
+    }
+}
+
+impl hyper::rt::Sleep for crate::time::Sleep {}

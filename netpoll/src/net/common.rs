@@ -1,0 +1,350 @@
+//! The methods every socket type shares, written once: close, deadlines,
+//! scoped fd access and conversions ([`fd_methods`]), and the byte-stream
+//! I/O of the two stream types with their trait implementations
+//! ([`stream_methods`]).
+//!
+//! Each macro takes the type and a doc-test prelude that binds `s` to one
+//! inside a runtime, so every generated method gets a runnable example.
+
+/// Close, deadlines, `with_fd`, `AsRawFd`, `TryFrom<$t> for OwnedFd`.
+macro_rules! fd_methods {
+    ($t:ident, $setup:literal) => {
+        impl $t {
+            /// Closes the socket from any task: operations waiting on it
+            /// wake with the closed error, later ones fail at once, and the
+            /// fd is closed once no syscall on it is in flight. A second
+            /// call returns the closed error. See [the module
+            /// docs](crate::net#close-go-netconnclose).
+            ///
+            /// Go: `net.Conn.Close`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// s.close()?;
+            /// assert!(netpoll::io::is_closed(&s.close().unwrap_err()));
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn close(&self) -> std::io::Result<()> {
+                self.sock.close()
+            }
+
+            /// Sets both deadlines; `None` clears them. See [the module
+            /// docs](crate::net#deadlines-go-netconnsetdeadline).
+            ///
+            /// Go: `net.Conn.SetDeadline`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// use std::time::{Duration, Instant};
+            /// s.set_deadline(Some(Instant::now() + Duration::from_secs(30)))?;
+            /// s.set_deadline(None)?;
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn set_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
+                self.sock.set_deadline(at)
+            }
+
+            /// Sets the deadline of reads (and accepts, receives); `None`
+            /// clears it. Applies to the read waiting now and to later
+            /// ones; when it passes they fail with
+            /// [`TimedOut`](std::io::ErrorKind::TimedOut).
+            ///
+            /// Go: `net.Conn.SetReadDeadline`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// use std::time::Instant;
+            /// s.set_read_deadline(Some(Instant::now()))?;
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn set_read_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
+                self.sock.set_read_deadline(at)
+            }
+
+            /// Sets the deadline of writes (and connects, sends); `None`
+            /// clears it.
+            ///
+            /// Go: `net.Conn.SetWriteDeadline`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// s.set_write_deadline(None)?;
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn set_write_deadline(
+                &self,
+                at: Option<std::time::Instant>,
+            ) -> std::io::Result<()> {
+                self.sock.set_write_deadline(at)
+            }
+
+            /// Runs `f` with the fd, held open for the call even if another
+            /// task closes the socket meanwhile: the way to set options
+            /// this type has no method for. Fails with the closed error
+            /// after close.
+            ///
+            /// Go: `syscall.RawConn.Control`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// let kind = s.with_fd(|fd| socket2::SockRef::from(&fd).r#type())??;
+            /// # let _ = kind;
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn with_fd<R>(
+                &self,
+                f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R,
+            ) -> std::io::Result<R> {
+                self.sock.with_fd(f)
+            }
+        }
+
+        /// The fd number, which stays valid only until the socket is
+        /// closed, by any task; prefer `with_fd`. (There is no `AsFd`: a
+        /// borrowed fd could outlive a `close(&self)`.)
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.sock.raw()
+            }
+        }
+
+        /// Stops watching the fd and hands it over, open. Fails with the
+        /// closed error if the socket was closed.
+        impl TryFrom<$t> for std::os::fd::OwnedFd {
+            type Error = std::io::Error;
+
+            fn try_from(s: $t) -> std::io::Result<std::os::fd::OwnedFd> {
+                s.sock.into_owned()
+            }
+        }
+
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("fd", &self.sock.raw())
+                    .finish()
+            }
+        }
+    };
+}
+
+/// Reads, writes, shutdown and the async I/O traits of a stream type.
+macro_rules! stream_methods {
+    ($t:ident, $setup:literal) => {
+        impl $t {
+            /// Reads into `buf`, waiting for data; 0 means the peer closed
+            /// its side (or `buf` is empty, which makes no syscall). At
+            /// most 1 GiB per call.
+            ///
+            /// Go: `net.Conn.Read`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// s.write_all(b"hi").await?;
+            /// # let _ = s.read(&mut [0; 0]).await?;
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.sock.read(buf).await
+            }
+
+            /// Reads into several buffers with one syscall.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// let (mut a, mut b) = ([0u8; 0], [0u8; 0]);
+            /// # let _ = &mut (a, b);
+            /// s.shutdown(std::net::Shutdown::Read)?;
+            /// let n = s.read_vectored(&mut [std::io::IoSliceMut::new(&mut a), std::io::IoSliceMut::new(&mut b)]).await?;
+            /// assert_eq!(n, 0);
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub async fn read_vectored(
+                &self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.sock.read_vectored(bufs).await
+            }
+
+            /// Reads exactly `buf.len()` bytes, holding the read lock
+            /// throughout so no other read interleaves; fails with
+            /// `UnexpectedEof` if the peer closes first.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// s.shutdown(std::net::Shutdown::Read)?;
+            /// let err = s.read_exact(&mut [0; 4]).await.unwrap_err();
+            /// assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub async fn read_exact(&self, buf: &mut [u8]) -> std::io::Result<()> {
+                self.sock.read_exact(buf).await
+            }
+
+            /// Reads without consuming: the next read sees the same bytes.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// s.shutdown(std::net::Shutdown::Read)?;
+            /// assert_eq!(s.peek(&mut [0; 8]).await?, 0);
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub async fn peek(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.sock.peek(buf).await
+            }
+
+            /// Writes some of `buf`, waiting for room; at most 1 GiB per
+            /// call. A peer that has gone gives `BrokenPipe`, never SIGPIPE.
+            ///
+            /// Go: `net.Conn.Write` (which writes all; see
+            /// [`write_all`](Self::write_all)).
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// let n = s.write(b"hello").await?;
+            /// assert!(n > 0);
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub async fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                self.sock.write(buf).await
+            }
+
+            /// Writes from several buffers with one syscall.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// let n = s.write_vectored(&[std::io::IoSlice::new(b"a"), std::io::IoSlice::new(b"b")]).await?;
+            /// assert_eq!(n, 2);
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub async fn write_vectored(
+                &self,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::io::Result<usize> {
+                self.sock.write_vectored(bufs).await
+            }
+
+            /// Writes all of `buf`, holding the write lock throughout so no
+            /// other write interleaves with it.
+            ///
+            /// Go: `net.Conn.Write`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// s.write_all(&[7; 100_000]).await.or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })?;
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub async fn write_all(&self, buf: &[u8]) -> std::io::Result<()> {
+                self.sock.write_all(buf).await
+            }
+
+            /// Shuts down the read side, the write side or both (the peer
+            /// reads EOF after a write shutdown). Unlike `close`, the fd
+            /// stays open.
+            ///
+            /// Go: `net.TCPConn.CloseWrite` / `CloseRead`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// s.shutdown(std::net::Shutdown::Write)?;
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+                self.sock.shutdown(how)
+            }
+        }
+
+        $crate::net::common::futures_io_traits!($t);
+        $crate::net::common::futures_io_traits!(&$t);
+        $crate::compat::tokio_io!($t);
+        $crate::compat::tokio_io!(&$t);
+        $crate::compat::hyper_io!($t);
+        $crate::compat::hyper_io!(&$t);
+    };
+}
+
+/// futures-io's `AsyncRead` and `AsyncWrite` for a stream type or a
+/// reference to one. Flushing has nothing to do (writes go straight to the
+/// kernel); closing shuts the write side down, as a socket's `AsyncWrite`
+/// does elsewhere, and leaves the fd open until `close` or drop.
+macro_rules! futures_io_traits {
+    ($t:ty) => {
+        impl futures_io::AsyncRead for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.sock.poll_read(cx, buf)
+            }
+
+            fn poll_read_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.sock.poll_read_vectored(cx, bufs)
+            }
+        }
+
+        impl futures_io::AsyncWrite for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.sock.poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.sock.poll_write_vectored(cx, bufs)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.sock.shutdown(std::net::Shutdown::Write))
+            }
+        }
+    };
+}
+
+pub(crate) use {fd_methods, futures_io_traits, stream_methods};

@@ -1,0 +1,314 @@
+//! The socket under every type of `net`: an [`Fd`] plus the socket calls
+//! they share (Go: net.netFD). Each public type wraps one and adds its own
+//! constructors and options.
+
+use crate::poll::fd::{Fd, MAX_RW};
+use crate::poll::fdlock::Side;
+use crate::runtime::Handle;
+use rustix::net::addr::SocketAddrArg;
+use rustix::net::{RecvFlags, SendFlags, SocketAddrAny};
+use socket2::{Domain, SockAddr, SockRef, Type};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::Shutdown;
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// Sends never raise SIGPIPE: a write to a peer that has gone returns
+/// `EPIPE` instead of killing the process. Apple has no `MSG_NOSIGNAL`;
+/// there the `SO_NOSIGPIPE` option is set on every socket instead.
+#[cfg(not(target_vendor = "apple"))]
+const SEND: SendFlags = SendFlags::NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const SEND: SendFlags = SendFlags::empty();
+
+/// A registered, non-blocking, close-on-exec socket.
+pub(crate) struct Socket {
+    fd: Fd,
+}
+
+impl Socket {
+    /// A new socket of `domain` and `ty`, registered with the current
+    /// runtime's poller.
+    pub(crate) fn new(domain: Domain, ty: Type) -> io::Result<Socket> {
+        // socket2 sets close-on-exec atomically where the kernel can, and
+        // SO_NOSIGPIPE on Apple.
+        let s = socket2::Socket::new(domain, ty, None)?;
+        Socket::adopt(s.into())
+    }
+
+    /// Takes over an fd: makes it non-blocking and registers it with the
+    /// current runtime's poller (Go: newFD + netFD.init).
+    pub(crate) fn adopt(fd: OwnedFd) -> io::Result<Socket> {
+        let sock = SockRef::from(&fd);
+        sock.set_nonblocking(true)?;
+        #[cfg(target_vendor = "apple")]
+        sock.set_nosigpipe(true)?;
+        let reg = Handle::try_current().ok_or_else(no_runtime)?.register(fd)?;
+        Ok(Socket { fd: Fd::new(reg) })
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.fd.raw()
+    }
+
+    /// Runs `f` with the fd held open.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(SockRef<'_>) -> io::Result<T>) -> io::Result<T> {
+        self.fd.with(|fd| f(SockRef::from(&fd)))
+    }
+
+    /// Runs `f` with the fd held open, as a plain `BorrowedFd`.
+    pub(crate) fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> io::Result<T> {
+        self.fd.with(|fd| Ok(f(fd)))
+    }
+
+    pub(crate) fn close(&self) -> io::Result<()> {
+        self.fd.close()
+    }
+
+    pub(crate) fn set_deadline(&self, at: Option<Instant>) -> io::Result<()> {
+        self.fd.set_deadline(Side::Read, at)?;
+        self.fd.set_deadline(Side::Write, at)
+    }
+
+    pub(crate) fn set_read_deadline(&self, at: Option<Instant>) -> io::Result<()> {
+        self.fd.set_deadline(Side::Read, at)
+    }
+
+    pub(crate) fn set_write_deadline(&self, at: Option<Instant>) -> io::Result<()> {
+        self.fd.set_deadline(Side::Write, at)
+    }
+
+    pub(crate) fn into_owned(self) -> io::Result<OwnedFd> {
+        self.fd.into_owned()
+    }
+
+    pub(crate) fn bind(&self, addr: &SockAddr) -> io::Result<()> {
+        self.with(|s| s.bind(addr))
+    }
+
+    pub(crate) fn listen(&self, backlog: i32) -> io::Result<()> {
+        self.with(|s| s.listen(backlog))
+    }
+
+    /// Accepts a connection, waiting for one (Go: netFD.accept). The new
+    /// socket is close-on-exec from birth where the kernel allows.
+    pub(crate) async fn accept(&self) -> io::Result<(Socket, SockAddr)> {
+        let (conn, addr) = self
+            .fd
+            .io(Side::Read, |fd| SockRef::from(&fd).accept())
+            .await?;
+        Ok((Socket::adopt(conn.into())?, addr))
+    }
+
+    /// Connects, waiting for the handshake (Go: netFD.connect).
+    pub(crate) async fn connect(&self, addr: &SockAddr) -> io::Result<()> {
+        let mut started = false;
+        self.fd
+            .io(Side::Write, |fd| {
+                let sock = SockRef::from(&fd);
+                if !started {
+                    started = true;
+                    return match sock.connect(addr) {
+                        Err(e) if in_progress(&e) => Err(io::ErrorKind::WouldBlock.into()),
+                        done => done,
+                    };
+                }
+                // Writable: the handshake ended, one way or the other.
+                match sock.take_error()? {
+                    Some(e) if in_progress(&e) => Err(io::ErrorKind::WouldBlock.into()),
+                    Some(e) => Err(e),
+                    // A wakeup before the handshake ended (the first event
+                    // of a new socket): not connected yet, wait again.
+                    None => match sock.peer_addr() {
+                        Ok(_) => Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(e) => Err(e),
+                    },
+                }
+            })
+            .await
+    }
+
+    pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd
+            .io(Side::Read, |fd| recv(fd, buf, RecvFlags::empty()))
+            .await
+    }
+
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.fd
+            .poll_io(Side::Read, cx, |fd| recv(fd, buf, RecvFlags::empty()))
+    }
+
+    pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd
+            .io(Side::Read, |fd| recv(fd, buf, RecvFlags::PEEK))
+            .await
+    }
+
+    pub(crate) async fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.fd
+            .io(Side::Read, |fd| Ok(rustix::io::readv(fd, bufs)?))
+            .await
+    }
+
+    pub(crate) fn poll_read_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.fd
+            .poll_io(Side::Read, cx, |fd| Ok(rustix::io::readv(fd, bufs)?))
+    }
+
+    /// Fills `buf`, under one read lock: no other read interleaves.
+    pub(crate) async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        let mut done = 0;
+        self.fd
+            .io(Side::Read, |fd| {
+                while done < buf.len() {
+                    match recv(fd, &mut buf[done..], RecvFlags::empty())? {
+                        0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                        n => done += n,
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.io(Side::Write, |fd| send(fd, buf)).await
+    }
+
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.fd.poll_io(Side::Write, cx, |fd| send(fd, buf))
+    }
+
+    pub(crate) async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.fd.io(Side::Write, |fd| send_vectored(fd, bufs)).await
+    }
+
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.fd
+            .poll_io(Side::Write, cx, |fd| send_vectored(fd, bufs))
+    }
+
+    /// Writes all of `buf`, under one write lock: no other write
+    /// interleaves (Go: FD.Write loops the same way).
+    pub(crate) async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        let mut done = 0;
+        self.fd
+            .io(Side::Write, |fd| {
+                while done < buf.len() {
+                    match send(fd, &buf[done..])? {
+                        0 => return Err(io::ErrorKind::WriteZero.into()),
+                        n => done += n,
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.with(|s| s.shutdown(how))
+    }
+
+    /// Sends one datagram to `addr` (Go: netFD.writeTo).
+    pub(crate) async fn send_to(
+        &self,
+        buf: &[u8],
+        addr: &(impl SocketAddrArg + Sync),
+    ) -> io::Result<usize> {
+        self.fd
+            .io(Side::Write, |fd| {
+                Ok(rustix::net::sendto(fd, buf, SEND, addr)?)
+            })
+            .await
+    }
+
+    /// Receives one datagram and its sender, if the kernel names one
+    /// (Go: netFD.readFrom).
+    pub(crate) async fn recv_from(
+        &self,
+        buf: &mut [u8],
+        flags: RecvFlags,
+    ) -> io::Result<(usize, Option<SocketAddrAny>)> {
+        self.fd
+            .io(Side::Read, |fd| {
+                let (n, _, from) = rustix::net::recvfrom(fd, &mut *buf, flags)?;
+                Ok((n, from))
+            })
+            .await
+    }
+
+    /// Receives one datagram on a connected socket; a zero-length buffer
+    /// still takes a datagram, as the kernel does.
+    pub(crate) async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd
+            .io(Side::Read, |fd| {
+                Ok(rustix::net::recv(fd, &mut *buf, RecvFlags::empty())?.0)
+            })
+            .await
+    }
+
+    /// Sends one datagram on a connected socket.
+    pub(crate) async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.fd
+            .io(Side::Write, |fd| Ok(rustix::net::send(fd, buf, SEND)?))
+            .await
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SockAddr> {
+        self.with(|s| s.local_addr())
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SockAddr> {
+        self.with(|s| s.peer_addr())
+    }
+}
+
+/// A stream read: nothing asked, nothing read, without a syscall; at most
+/// [`MAX_RW`] bytes.
+fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: RecvFlags) -> io::Result<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let len = buf.len().min(MAX_RW);
+    Ok(rustix::net::recv(fd, &mut buf[..len], flags)?.0)
+}
+
+/// A stream write of at most [`MAX_RW`] bytes, without SIGPIPE.
+fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    let len = buf.len().min(MAX_RW);
+    Ok(rustix::net::send(fd, &buf[..len], SEND)?)
+}
+
+/// writev without SIGPIPE: sendmsg with the send flags.
+fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let mut control = rustix::net::SendAncillaryBuffer::default();
+    Ok(rustix::net::sendmsg(fd, bufs, &mut control, SEND)?)
+}
+
+fn in_progress(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::INPROGRESS, Errno::ALREADY, Errno::INTR]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
+}
+
+fn no_runtime() -> io::Error {
+    io::Error::other("netpoll: no runtime here; create sockets inside a netpoll runtime (block_on, a task, or Handle::enter)")
+}

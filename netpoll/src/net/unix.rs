@@ -1,0 +1,301 @@
+//! Unix-domain sockets (Go: net.UnixListener, net.UnixConn).
+
+use super::common::{fd_methods, stream_methods};
+use super::listen::Backoff;
+use super::socket::Socket;
+use rustix::net::{RecvFlags, SocketAddrAny, SocketAddrUnix};
+use socket2::{Domain, SockAddr, Type};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+
+/// A Unix-domain socket listening for connections.
+///
+/// Go: `net.UnixListener`.
+///
+/// # Example
+///
+/// ```
+/// use netpoll::net::{UnixListener, UnixStream};
+/// netpoll::runtime::Runtime::new()?.block_on(async {
+///     let path = std::env::temp_dir().join(format!("netpoll-doc-{}.sock", std::process::id()));
+///     let _ = std::fs::remove_file(&path);
+///     let listener = UnixListener::bind(&path)?;
+///     let client = UnixStream::connect(&path).await?;
+///     let (server, _) = listener.accept().await?;
+///     client.write_all(b"hi").await?;
+///     let mut buf = [0; 2];
+///     server.read_exact(&mut buf).await?;
+///     std::fs::remove_file(&path)?;
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UnixListener {
+    sock: Socket,
+    backoff: Backoff,
+}
+
+/// A Unix-domain stream connection.
+///
+/// Go: `net.UnixConn` (stream).
+///
+/// # Example
+///
+/// ```
+/// netpoll::runtime::Runtime::new()?.block_on(async {
+///     let (a, b) = netpoll::net::UnixStream::pair()?;
+///     a.write_all(b"ping").await?;
+///     let mut buf = [0; 4];
+///     b.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"ping");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UnixStream {
+    sock: Socket,
+}
+
+/// A Unix-domain datagram socket.
+///
+/// Go: `net.UnixConn` (datagram).
+///
+/// # Example
+///
+/// ```
+/// netpoll::runtime::Runtime::new()?.block_on(async {
+///     let (a, b) = netpoll::net::UnixDatagram::pair()?;
+///     a.send(b"one").await?;
+///     let mut buf = [0; 8];
+///     assert_eq!(b.recv(&mut buf).await?, 3);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UnixDatagram {
+    sock: Socket,
+}
+
+fd_methods!(
+    UnixListener,
+    "# netpoll::runtime::Runtime::new()?.block_on(async {
+# let path = std::env::temp_dir().join(format!(\"netpoll-doc-l-{}.sock\", std::process::id()));
+# let _ = std::fs::remove_file(&path);
+let s = netpoll::net::UnixListener::bind(&path)?;
+# std::fs::remove_file(&path)?;"
+);
+fd_methods!(
+    UnixStream,
+    "# netpoll::runtime::Runtime::new()?.block_on(async {
+let (s, _peer) = netpoll::net::UnixStream::pair()?;"
+);
+stream_methods!(
+    UnixStream,
+    "# netpoll::runtime::Runtime::new()?.block_on(async {
+let (s, _peer) = netpoll::net::UnixStream::pair()?;"
+);
+fd_methods!(
+    UnixDatagram,
+    "# netpoll::runtime::Runtime::new()?.block_on(async {
+let (s, _peer) = netpoll::net::UnixDatagram::pair()?;"
+);
+
+impl UnixListener {
+    /// Binds to `path` and listens. The socket file is left behind when
+    /// the listener closes, as with std (Go removes it; remove it
+    /// yourself).
+    ///
+    /// Go: `net.ListenUnix`.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let sock = Socket::new(Domain::UNIX, Type::STREAM)?;
+        sock.bind(&SockAddr::unix(path)?)?;
+        sock.listen(1024)?;
+        Ok(UnixListener {
+            sock,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Waits for a connection. Backs off after fd exhaustion like
+    /// [`TcpListener::accept`](super::TcpListener).
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (sock, addr) = self.backoff.accept(&self.sock).await?;
+        Ok((UnixStream { sock }, unix(addr)))
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(unix(self.sock.local_addr()?))
+    }
+
+    /// Adopts a std listener (made non-blocking here).
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            sock: Socket::adopt(listener.into())?,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Hands the listener back as a std one (still non-blocking).
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
+        Ok(OwnedFd::try_from(self)?.into())
+    }
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    ///
+    /// Go: `net.DialUnix`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let sock = Socket::new(Domain::UNIX, Type::STREAM)?;
+        sock.connect(&SockAddr::unix(path)?).await?;
+        Ok(UnixStream { sock })
+    }
+
+    /// A connected pair of streams (`socketpair`).
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = socket2::Socket::pair(Domain::UNIX, Type::STREAM, None)?;
+        Ok((
+            UnixStream {
+                sock: Socket::adopt(a.into())?,
+            },
+            UnixStream {
+                sock: Socket::adopt(b.into())?,
+            },
+        ))
+    }
+
+    /// The address of this end.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(unix(self.sock.local_addr()?))
+    }
+
+    /// The address of the other end.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(unix(self.sock.peer_addr()?))
+    }
+
+    /// Adopts a connected std stream (made non-blocking here).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            sock: Socket::adopt(stream.into())?,
+        })
+    }
+
+    /// Hands the stream back as a std one (still non-blocking).
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        Ok(OwnedFd::try_from(self)?.into())
+    }
+}
+
+impl UnixDatagram {
+    /// A datagram socket bound to `path`.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        let sock = Socket::new(Domain::UNIX, Type::DGRAM)?;
+        sock.bind(&SockAddr::unix(path)?)?;
+        Ok(UnixDatagram { sock })
+    }
+
+    /// A datagram socket bound to no address (it can send, and receive
+    /// replies once connected).
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            sock: Socket::new(Domain::UNIX, Type::DGRAM)?,
+        })
+    }
+
+    /// A connected pair of datagram sockets.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = socket2::Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+        Ok((
+            UnixDatagram {
+                sock: Socket::adopt(a.into())?,
+            },
+            UnixDatagram {
+                sock: Socket::adopt(b.into())?,
+            },
+        ))
+    }
+
+    /// Sets the default destination of `send`.
+    pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let addr = SockAddr::unix(path)?;
+        self.sock.with(|s| s.connect(&addr))
+    }
+
+    /// Sends one datagram to the connected peer.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.send(buf).await
+    }
+
+    /// Receives one datagram.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.recv(buf).await
+    }
+
+    /// Sends one datagram to the socket at `path`.
+    pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
+        let addr = SocketAddrUnix::new(path.as_ref())?;
+        self.sock.send_to(buf, &addr).await
+    }
+
+    /// Receives one datagram and its sender's address (unnamed if the
+    /// sender is not bound).
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, from) = self.sock.recv_from(buf, RecvFlags::empty()).await?;
+        Ok((n, from.map(from_rustix).unwrap_or_else(unnamed)))
+    }
+
+    /// The address this socket is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(unix(self.sock.local_addr()?))
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(unix(self.sock.peer_addr()?))
+    }
+
+    /// Adopts a std socket (made non-blocking here).
+    pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            sock: Socket::adopt(socket.into())?,
+        })
+    }
+
+    /// Hands the socket back as a std one (still non-blocking).
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixDatagram> {
+        Ok(OwnedFd::try_from(self)?.into())
+    }
+}
+
+/// A Unix address out of socket2's any-family one.
+fn unix(addr: SockAddr) -> SocketAddr {
+    addr.as_unix().unwrap_or_else(unnamed)
+}
+
+/// A Unix address out of rustix's, which `recvfrom` gives.
+fn from_rustix(addr: SocketAddrAny) -> SocketAddr {
+    let Ok(addr) = SocketAddrUnix::try_from(addr) else {
+        return unnamed();
+    };
+    if let Some(path) = addr.path() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::OsStr::from_bytes(path.to_bytes());
+        return SocketAddr::from_pathname(path).unwrap_or_else(|_| unnamed());
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(name) = addr.abstract_name() {
+        use std::os::linux::net::SocketAddrExt;
+        return SocketAddr::from_abstract_name(name).unwrap_or_else(|_| unnamed());
+    }
+    unnamed()
+}
+
+/// The address of an unbound socket.
+fn unnamed() -> SocketAddr {
+    // The empty path is how std spells "unnamed".
+    SocketAddr::from_pathname("").expect("the empty path is the unnamed address")
+}

@@ -1,0 +1,378 @@
+//! The fd under every I/O object (Go: internal/poll.FD).
+//!
+//! An [`Fd`] joins three things:
+//!
+//! - the fd lock ([`FdLock`]): a reference count with a closed bit and a
+//!   read and a write lock. Every operation holds a reference (and its
+//!   direction's lock) from start to finish, waits included, so reads
+//!   serialize with reads and writes with writes while one read and one
+//!   write run together;
+//! - the registration with the netpoller, whose poll descriptor the
+//!   operation waits on when the kernel says `EAGAIN`;
+//! - the per-direction deadlines, which are timers of the same poller.
+//!
+//! # Close
+//!
+//! [`Fd::close`] sets the closed bit (new operations fail at once), evicts
+//! the poll descriptor (every waiting operation wakes and fails with the
+//! closed error), and drops its reference. The fd is deregistered and
+//! closed by whoever drops the last reference: `close` itself when nothing
+//! was in flight, otherwise the last operation to leave. So the fd number
+//! is never closed, and never reused, under a syscall that is still
+//! running, and `close` never waits for another task.
+//!
+//! # Deadlines
+//!
+//! Each direction has at most one timer, armed, moved or cancelled by
+//! [`Fd::set_deadline`]. When it fires it marks the direction expired in
+//! the poll descriptor, which wakes the waiter with a timeout; the mark
+//! stays until the deadline is moved or cleared, so later operations fail
+//! too (Go: pollDesc.rd/wd and netpolldeadlineimpl). Moving a deadline
+//! re-arms the same timer, so no allocation happens per operation or per
+//! change, only once per direction in the fd's life.
+
+use super::desc::Dir;
+use super::error::closed;
+use super::fdlock::{FdLock, Release, Side, Ticket};
+use super::netpoller::{Registration, Watch};
+use super::timer::{TimerKey, Timers};
+use crate::loom_shim::LockExt;
+use crate::metrics;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+/// The most one read or write on a stream asks of the kernel: larger
+/// requests are cut, as Go does (internal/poll's maxRW), since some
+/// kernels fail or misbehave on counts beyond 2^31.
+pub(crate) const MAX_RW: usize = 1 << 30;
+
+/// An fd with Go's close and deadline semantics (Go: internal/poll.FD).
+pub(crate) struct Fd {
+    /// The fd number, valid while a reference on `lock` is held.
+    raw: RawFd,
+    lock: FdLock,
+    watch: Watch,
+    /// Owns the fd; taken when the last reference is dropped after close.
+    owner: Mutex<Option<Registration>>,
+    /// Read and write deadlines, created on first use.
+    deadlines: [OnceLock<Arc<Deadline>>; 2],
+}
+
+impl Fd {
+    /// Wraps a registered (non-blocking) fd.
+    pub(crate) fn new(reg: Registration) -> Fd {
+        Fd {
+            raw: reg.fd().as_raw_fd(),
+            watch: reg.watch().clone(),
+            lock: FdLock::new(),
+            owner: Mutex::new(Some(reg)),
+            deadlines: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// The fd number (for `AsRawFd`; it may be closed by the time it is
+    /// used, as with any raw fd).
+    pub(crate) fn raw(&self) -> RawFd {
+        self.raw
+    }
+
+    /// The fd, for a caller holding a reference.
+    fn borrow(&self, _held: &Held<'_>) -> BorrowedFd<'_> {
+        // SAFETY: `_held` is a reference on the fd lock, and the fd is
+        // closed only once every reference is gone (`release`), so `raw`
+        // is open for as long as the borrow can live (it cannot outlive
+        // `_held`'s owner, `self`).
+        unsafe { BorrowedFd::borrow_raw(self.raw) }
+    }
+
+    /// Runs `f` on the fd under a plain reference, for operations that
+    /// need no lock (socket options, addresses, shutdown). Go: FD.incref.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>) -> io::Result<T> {
+        let held = self.incref()?;
+        f(self.borrow(&held))
+    }
+
+    fn incref(&self) -> io::Result<Held<'_>> {
+        self.lock.incref().map_err(|_| closed())?;
+        Ok(Held {
+            fd: self,
+            side: None,
+        })
+    }
+
+    /// Takes `side`'s lock, waiting in line for it.
+    fn lock(&self, side: Side) -> LockFuture<'_> {
+        LockFuture {
+            fd: self,
+            side,
+            ticket: Ticket::default(),
+            done: false,
+        }
+    }
+
+    /// Runs a non-blocking syscall until it stops saying `EINTR` or
+    /// `EAGAIN`, waiting for readiness in between, under `side`'s lock
+    /// (Go: FD.Read's loop; `Side::Read` also serves accept, recvfrom...,
+    /// `Side::Write` serves connect, sendto...). Fails at once if the fd is
+    /// closed or the direction's deadline has passed.
+    pub(crate) async fn io<T>(
+        &self,
+        side: Side,
+        mut f: impl FnMut(BorrowedFd<'_>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let held = self.lock(side).await?;
+        let dir = dir_of(side);
+        self.watch.prepare(dir)?;
+        loop {
+            match f(self.borrow(&held)) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.watch.ready(dir).await?;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// The poll form of [`io`](Self::io), for `AsyncRead`-style callers
+    /// that keep no state between polls. While another operation holds
+    /// the lock, the caller is woken when it is released.
+    pub(crate) fn poll_io<T>(
+        &self,
+        side: Side,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut(BorrowedFd<'_>) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        match self.lock.poll_lock_anonymous(side, cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(closed())),
+            Poll::Ready(Ok(())) => {}
+        }
+        let held = Held {
+            fd: self,
+            side: Some(side),
+        };
+        let dir = dir_of(side);
+        if let Err(e) = self.watch.prepare(dir) {
+            return Poll::Ready(Err(e));
+        }
+        loop {
+            match f(self.borrow(&held)) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match self.watch.poll_ready(dir, cx, 0) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+
+    /// Closes the fd: later operations fail at once, waiting ones wake
+    /// with the closed error, and close(2) runs when the last operation in
+    /// flight leaves (now, if none is). A second close returns the closed
+    /// error. Go: FD.Close.
+    pub(crate) fn close(&self) -> io::Result<()> {
+        let queued = self.lock.close().map_err(|_| closed())?;
+        let waiting = self.watch.evict().unwrap_or(0);
+        if queued + waiting > 0 {
+            metrics::add(&metrics::CLOSES_WITH_WAITERS, 1);
+        }
+        self.release(self.lock.decref());
+        Ok(())
+    }
+
+    /// Stops watching the fd and hands it back open, for `into_std` and
+    /// `OwnedFd::from`. Fails with the closed error if it was closed.
+    pub(crate) fn into_owned(self) -> io::Result<OwnedFd> {
+        self.lock.close().map_err(|_| closed())?;
+        self.cancel_deadlines();
+        // Nothing can be in flight: operations borrow the Fd, and we own
+        // it. A leaked operation future (mem::forget) keeps its reference
+        // and the fd stays in the registration, as leaks go.
+        if self.lock.decref() == Release::Keep {
+            return Err(io::Error::other(
+                "netpoll: an operation on this fd was leaked while in flight",
+            ));
+        }
+        match self.owner.locked().take() {
+            Some(reg) => reg.into_fd(),
+            None => Err(closed()),
+        }
+    }
+
+    /// Sets (or with `None` clears) the deadline of `side`'s operations,
+    /// pending and future. Go: FD.SetReadDeadline / SetWriteDeadline.
+    pub(crate) fn set_deadline(&self, side: Side, at: Option<Instant>) -> io::Result<()> {
+        let _held = self.incref()?;
+        let deadline = self.deadlines[side as usize].get_or_init(|| {
+            Arc::new(Deadline {
+                watch: self.watch.clone(),
+                dir: dir_of(side),
+                armed: Mutex::new(Armed::default()),
+            })
+        });
+        deadline.set(at, self.watch.timers());
+        Ok(())
+    }
+
+    fn cancel_deadlines(&self) {
+        for d in self.deadlines.iter().filter_map(OnceLock::get) {
+            d.set(None, self.watch.timers());
+        }
+    }
+
+    /// Acts on what an unlock or decref said: the last one out closes.
+    fn release(&self, release: Release) {
+        if release == Release::Destroy {
+            self.cancel_deadlines();
+            // Deregisters, ends the descriptor's life, closes the fd.
+            drop(self.owner.locked().take());
+        }
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        if !self.lock.is_closed() {
+            let _ = self.close();
+        }
+    }
+}
+
+fn dir_of(side: Side) -> Dir {
+    match side {
+        Side::Read => Dir::Read,
+        Side::Write => Dir::Write,
+    }
+}
+
+/// A reference on the fd lock (with `side`'s lock if `Some`), dropped when
+/// the operation leaves, however it leaves.
+struct Held<'a> {
+    fd: &'a Fd,
+    side: Option<Side>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let release = match self.side {
+            Some(side) => self.fd.lock.unlock(side),
+            None => self.fd.lock.decref(),
+        };
+        self.fd.release(release);
+    }
+}
+
+/// Waits for one side's lock; gives its place up if dropped first.
+struct LockFuture<'a> {
+    fd: &'a Fd,
+    side: Side,
+    ticket: Ticket,
+    done: bool,
+}
+
+impl<'a> Future for LockFuture<'a> {
+    type Output = io::Result<Held<'a>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let res = this.fd.lock.poll_lock(this.side, &mut this.ticket, cx);
+        let Poll::Ready(res) = res else {
+            return Poll::Pending;
+        };
+        this.done = true;
+        Poll::Ready(match res {
+            Ok(()) => Ok(Held {
+                fd: this.fd,
+                side: Some(this.side),
+            }),
+            Err(_) => Err(closed()),
+        })
+    }
+}
+
+impl Drop for LockFuture<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.fd.lock.cancel(self.side, &mut self.ticket);
+        }
+    }
+}
+
+/// One direction's deadline: its timer's waker, shared by every arming.
+struct Deadline {
+    watch: Watch,
+    dir: Dir,
+    armed: Mutex<Armed>,
+}
+
+#[derive(Default)]
+struct Armed {
+    /// The deadline now in force.
+    at: Option<Instant>,
+    /// The timer, kept (fired or not) until the deadline is cleared.
+    key: Option<TimerKey>,
+}
+
+impl Deadline {
+    /// Go: poll_runtime_pollSetDeadline for one direction.
+    fn set(self: &Arc<Self>, at: Option<Instant>, timers: &Timers) {
+        let mut armed = self.armed.locked();
+        armed.at = at;
+        match at {
+            None => {
+                if let Some(key) = armed.key.take() {
+                    timers.cancel(key);
+                }
+                self.watch.set_expired(self.dir, false);
+            }
+            Some(at) if at <= Instant::now() => {
+                if let Some(key) = armed.key.take() {
+                    timers.cancel(key);
+                }
+                self.expire();
+            }
+            Some(at) => {
+                // Cleared first: an operation that starts after this call
+                // must not see the old expiry.
+                self.watch.set_expired(self.dir, false);
+                let waker = Waker::from(self.clone());
+                match armed.key {
+                    Some(key) => timers.reset(key, at, &waker),
+                    None => armed.key = Some(timers.insert(at, &waker)),
+                }
+            }
+        }
+    }
+
+    fn expire(&self) {
+        self.watch.set_expired(self.dir, true);
+        metrics::add(&metrics::DEADLINE_EXPIRIES, 1);
+    }
+}
+
+impl Wake for Deadline {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    /// The timer fired. The deadline may have moved since the timer took
+    /// this waker out (a wake runs after the timer lock is released), so
+    /// it is checked again under the deadline's own lock, which `set`
+    /// holds too (Go checks pollDesc.rseq for the same reason).
+    fn wake_by_ref(self: &Arc<Self>) {
+        let armed = self.armed.locked();
+        if armed.at.is_some_and(|at| at <= Instant::now()) {
+            self.expire();
+        }
+    }
+}

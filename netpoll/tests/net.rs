@@ -1,0 +1,539 @@
+//! Sockets with Go's close and deadline semantics: the cases of Go's net
+//! timeout and close tests, written fresh, on both runtime flavours. The
+//! poller backend comes from NETPOLL_POLLER (CI runs the file once per
+//! backend).
+
+mod common;
+
+use common::{fd_count, flavours, serial};
+use netpoll::io::{is_closed, is_deadline};
+use netpoll::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
+use netpoll::time::sleep;
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SLACK: Duration = Duration::from_millis(50);
+
+/// A connected pair over loopback TCP.
+async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    (c, s)
+}
+
+/// Fills the socket's send buffer (and the peer's receive buffer) until a
+/// write would wait.
+async fn fill(s: &TcpStream) {
+    let chunk = vec![0u8; 1 << 16];
+    loop {
+        s.set_write_deadline(Some(Instant::now() + Duration::from_millis(20)))
+            .unwrap();
+        match s.write(&chunk).await {
+            Ok(_) => {}
+            Err(e) if is_deadline(&e) => break,
+            Err(e) => panic!("fill: {e}"),
+        }
+    }
+    s.set_write_deadline(None).unwrap();
+}
+
+#[test]
+fn read_deadline_fires_on_time_and_moving_it_makes_the_stream_usable() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, s) = tcp_pair().await;
+            let start = Instant::now();
+            let at = start + Duration::from_millis(30);
+            c.set_read_deadline(Some(at)).unwrap();
+            let err = c.read(&mut [0; 8]).await.unwrap_err();
+            let took = start.elapsed();
+            assert!(is_deadline(&err), "{name}: {err}");
+            assert_eq!(err.kind(), ErrorKind::TimedOut);
+            assert!(took >= Duration::from_millis(30), "{name}: early {took:?}");
+            assert!(
+                took < Duration::from_millis(30) + SLACK,
+                "{name}: late {took:?}"
+            );
+            // Still expired for the next read...
+            assert!(is_deadline(&c.read(&mut [0; 8]).await.unwrap_err()));
+            // ...until the deadline moves.
+            c.set_read_deadline(Some(Instant::now() + Duration::from_secs(10)))
+                .unwrap();
+            s.write_all(b"ok").await.unwrap();
+            let mut buf = [0; 2];
+            c.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"ok", "{name}");
+        });
+    }
+}
+
+#[test]
+fn write_deadline_with_a_full_socket_buffer() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, _s) = tcp_pair().await;
+            fill(&c).await;
+            let start = Instant::now();
+            c.set_write_deadline(Some(start + Duration::from_millis(30)))
+                .unwrap();
+            let err = c.write_all(&[1; 1 << 16]).await.unwrap_err();
+            assert!(is_deadline(&err), "{name}: {err}");
+            let took = start.elapsed();
+            assert!(
+                took < Duration::from_millis(30) + SLACK,
+                "{name}: late {took:?}"
+            );
+        });
+    }
+}
+
+#[test]
+fn deadline_extended_and_shortened_while_a_read_waits() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, _s) = tcp_pair().await;
+            let c = Arc::new(c);
+            let start = Instant::now();
+            c.set_read_deadline(Some(start + Duration::from_millis(40)))
+                .unwrap();
+            let reader = c.clone();
+            let read = netpoll::spawn(async move { reader.read(&mut [0; 8]).await });
+            // Extend before expiry: the first timer must not fire.
+            sleep(Duration::from_millis(10)).await;
+            c.set_read_deadline(Some(start + Duration::from_millis(120)))
+                .unwrap();
+            sleep(Duration::from_millis(60)).await;
+            assert!(!read.is_finished(), "{name}: the old deadline fired");
+            // Shorten: it fires at the new, earlier time.
+            c.set_read_deadline(Some(Instant::now() + Duration::from_millis(10)))
+                .unwrap();
+            let err = read.await.unwrap().unwrap_err();
+            assert!(is_deadline(&err), "{name}: {err}");
+            let took = start.elapsed();
+            assert!(took < Duration::from_millis(80) + SLACK, "{name}: {took:?}");
+        });
+    }
+}
+
+#[test]
+fn deadline_in_the_past_fails_at_once_and_wakes_a_waiter() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, _s) = tcp_pair().await;
+            let c = Arc::new(c);
+            let reader = c.clone();
+            let read = netpoll::spawn(async move { reader.read(&mut [0; 8]).await });
+            sleep(Duration::from_millis(10)).await;
+            let start = Instant::now();
+            c.set_read_deadline(Some(Instant::now() - Duration::from_secs(1)))
+                .unwrap();
+            assert!(is_deadline(&read.await.unwrap().unwrap_err()), "{name}");
+            assert!(start.elapsed() < SLACK, "{name}");
+            // A new operation fails at once without waiting.
+            assert!(is_deadline(&c.read(&mut [0; 8]).await.unwrap_err()));
+            // Writes are unaffected.
+            c.write_all(b"x").await.unwrap();
+        });
+    }
+}
+
+#[test]
+fn clearing_a_deadline_lets_a_waiting_read_finish() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, s) = tcp_pair().await;
+            let c = Arc::new(c);
+            c.set_read_deadline(Some(Instant::now() + Duration::from_millis(30)))
+                .unwrap();
+            let reader = c.clone();
+            let read = netpoll::spawn(async move { reader.read(&mut [0; 8]).await });
+            sleep(Duration::from_millis(5)).await;
+            c.set_read_deadline(None).unwrap();
+            sleep(Duration::from_millis(60)).await;
+            assert!(!read.is_finished(), "{name}: a cleared deadline fired");
+            s.write_all(b"late").await.unwrap();
+            assert_eq!(read.await.unwrap().unwrap(), 4, "{name}");
+        });
+    }
+}
+
+#[test]
+fn equal_read_and_write_deadlines_fire_both() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, _s) = tcp_pair().await;
+            fill(&c).await;
+            let c = Arc::new(c);
+            c.set_deadline(Some(Instant::now() + Duration::from_millis(30)))
+                .unwrap();
+            let (r, w) = (c.clone(), c.clone());
+            let read = netpoll::spawn(async move { r.read(&mut [0; 8]).await });
+            let write = netpoll::spawn(async move { w.write_all(&[0; 1 << 16]).await });
+            assert!(is_deadline(&read.await.unwrap().unwrap_err()), "{name}");
+            assert!(is_deadline(&write.await.unwrap().unwrap_err()), "{name}");
+        });
+    }
+}
+
+#[test]
+fn close_from_another_task_wakes_read_write_and_accept() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let before = netpoll::metrics::snapshot().closes_with_waiters;
+            let (c, _s) = tcp_pair().await;
+            fill(&c).await;
+            let c = Arc::new(c);
+            let l = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+            let (r, w, a) = (c.clone(), c.clone(), l.clone());
+            let read = netpoll::spawn(async move { r.read(&mut [0; 8]).await.map(drop) });
+            let write = netpoll::spawn(async move { w.write_all(&[0; 1 << 16]).await });
+            let accept = netpoll::spawn(async move { a.accept().await.map(drop) });
+            sleep(Duration::from_millis(20)).await;
+            let start = Instant::now();
+            c.close().unwrap();
+            l.close().unwrap();
+            for (op, h) in [("read", read), ("write", write), ("accept", accept)] {
+                let err = h.await.unwrap().unwrap_err();
+                assert!(is_closed(&err), "{name} {op}: {err}");
+            }
+            assert!(start.elapsed() < SLACK, "{name}: {:?}", start.elapsed());
+            // Later operations fail at once; a second close says closed.
+            assert!(is_closed(&c.read(&mut [0; 1]).await.unwrap_err()));
+            assert!(is_closed(&c.write(b"x").await.unwrap_err()));
+            assert!(is_closed(&c.set_read_deadline(None).unwrap_err()));
+            assert!(is_closed(&c.close().unwrap_err()));
+            assert!(is_closed(&l.accept().await.unwrap_err()));
+            let after = netpoll::metrics::snapshot().closes_with_waiters;
+            assert!(after >= before + 2, "{name}: metric {before} -> {after}");
+        });
+    }
+}
+
+#[test]
+fn close_wakes_an_operation_queued_for_the_lock() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, _s) = tcp_pair().await;
+            let c = Arc::new(c);
+            // Two reads: the second waits for the first's read lock.
+            let (r1, r2) = (c.clone(), c.clone());
+            let first = netpoll::spawn(async move { r1.read(&mut [0; 8]).await });
+            sleep(Duration::from_millis(5)).await;
+            let second = netpoll::spawn(async move { r2.read(&mut [0; 8]).await });
+            sleep(Duration::from_millis(5)).await;
+            c.close().unwrap();
+            assert!(is_closed(&first.await.unwrap().unwrap_err()), "{name}");
+            assert!(is_closed(&second.await.unwrap().unwrap_err()), "{name}");
+        });
+    }
+}
+
+#[test]
+fn concurrent_reader_and_writer_on_one_shared_stream() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            const N: usize = 1 << 20;
+            let (a, b) = tcp_pair().await;
+            let (a, b) = (Arc::new(a), Arc::new(b));
+            // Each side writes N bytes while reading N from the other, with
+            // the reading and the writing in different tasks.
+            let mut tasks = Vec::new();
+            for (s, seed) in [(a.clone(), 1u8), (b.clone(), 2u8)] {
+                let w = s.clone();
+                tasks.push(netpoll::spawn(async move {
+                    let data: Vec<u8> = (0..N).map(|i| (i as u8).wrapping_mul(seed)).collect();
+                    w.write_all(&data).await.unwrap();
+                    0
+                }));
+                let other = 3 - seed;
+                tasks.push(netpoll::spawn(async move {
+                    let mut got = vec![0u8; N];
+                    s.read_exact(&mut got).await.unwrap();
+                    let bad = got
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, &v)| v != (*i as u8).wrapping_mul(other))
+                        .count();
+                    bad
+                }));
+            }
+            for t in tasks {
+                assert_eq!(t.await.unwrap(), 0, "{name}: corrupted bytes");
+            }
+        });
+    }
+}
+
+#[test]
+fn no_fd_leak_after_connect_close_cycles_and_racing_closes() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let before = fd_count();
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            for i in 0..5_000 {
+                let c = TcpStream::connect(addr).await.unwrap();
+                let (s, _) = l.accept().await.unwrap();
+                if i % 2 == 0 {
+                    c.close().unwrap();
+                } // else: dropped
+                drop(s);
+            }
+            // Closes racing pending operations: a read parked or about to
+            // park while another task closes.
+            for i in 0..5_000u32 {
+                let c = Arc::new(TcpStream::connect(addr).await.unwrap());
+                let (_s, _) = l.accept().await.unwrap();
+                let r = c.clone();
+                let read = netpoll::spawn(async move { r.read(&mut [0; 4]).await });
+                if i % 3 == 0 {
+                    netpoll::task::yield_now().await;
+                }
+                c.close().unwrap();
+                let err = read.await.unwrap().unwrap_err();
+                assert!(is_closed(&err), "{err}");
+            }
+        });
+        assert_eq!(fd_count(), before, "{name}: fds leaked");
+    }
+}
+
+#[test]
+fn udp_send_recv_and_close_wakes_recv() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+            a.send_to(b"dgram", b.local_addr().unwrap()).await.unwrap();
+            let mut buf = [0; 16];
+            let (n, from) = b.recv_from(&mut buf).await.unwrap();
+            assert_eq!((&buf[..n], from), (&b"dgram"[..], a.local_addr().unwrap()));
+            b.set_read_deadline(Some(Instant::now() + Duration::from_millis(10)))
+                .unwrap();
+            assert!(is_deadline(&b.recv(&mut buf).await.unwrap_err()), "{name}");
+            b.set_read_deadline(None).unwrap();
+            let r = b.clone();
+            let recv = netpoll::spawn(async move { r.recv(&mut [0; 4]).await });
+            sleep(Duration::from_millis(5)).await;
+            b.close().unwrap();
+            assert!(is_closed(&recv.await.unwrap().unwrap_err()), "{name}");
+        });
+    }
+}
+
+#[test]
+fn unix_stream_and_datagram() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let before = fd_count();
+        rt.block_on(async {
+            let dir =
+                std::env::temp_dir().join(format!("netpoll-test-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir).unwrap();
+            let path = dir.join("s.sock");
+            let l = UnixListener::bind(&path).unwrap();
+            let c = UnixStream::connect(&path).await.unwrap();
+            let (s, _) = l.accept().await.unwrap();
+            c.write_all(b"unix").await.unwrap();
+            let mut buf = [0; 4];
+            s.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"unix");
+            assert_eq!(l.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+
+            let dpath = dir.join("d.sock");
+            let d = UnixDatagram::bind(&dpath).unwrap();
+            let u = UnixDatagram::unbound().unwrap();
+            u.send_to(b"hey", &dpath).await.unwrap();
+            let (n, from) = d.recv_from(&mut buf).await.unwrap();
+            assert_eq!(n, 3);
+            assert!(from.is_unnamed(), "{name}: {from:?}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        });
+        assert_eq!(fd_count(), before, "{name}: fds leaked");
+    }
+}
+
+#[test]
+fn futures_io_traits_on_shared_references() {
+    use futures_io::{AsyncRead, AsyncWrite};
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut wa = &a;
+            let n = poll_fn(|cx| Pin::new(&mut wa).poll_write(cx, b"trait"))
+                .await
+                .unwrap();
+            assert_eq!(n, 5);
+            poll_fn(|cx| Pin::new(&mut wa).poll_close(cx))
+                .await
+                .unwrap();
+            let mut rb = &b;
+            let mut buf = [0; 8];
+            let n = poll_fn(|cx| Pin::new(&mut rb).poll_read(cx, &mut buf))
+                .await
+                .unwrap();
+            assert_eq!(&buf[..n], b"trait", "{name}");
+            let eof = poll_fn(|cx| Pin::new(&mut rb).poll_read(cx, &mut buf))
+                .await
+                .unwrap();
+            assert_eq!(eof, 0, "{name}: EOF after poll_close");
+        });
+    }
+}
+
+#[test]
+fn a_poll_read_waiting_behind_an_async_read_is_not_lost() {
+    use futures_io::AsyncRead;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let b = Arc::new(b);
+            // A poll-style reader parks first, then an async read takes the
+            // lock and parks too; both must finish once data comes.
+            let p = b.clone();
+            let polled = netpoll::spawn(async move {
+                let mut r = &*p;
+                let mut buf = [0; 1];
+                poll_fn(|cx| Pin::new(&mut r).poll_read(cx, &mut buf)).await
+            });
+            sleep(Duration::from_millis(5)).await;
+            let q = b.clone();
+            let awaited = netpoll::spawn(async move { q.read(&mut [0; 1]).await });
+            sleep(Duration::from_millis(5)).await;
+            a.write_all(b"12").await.unwrap();
+            assert_eq!(awaited.await.unwrap().unwrap(), 1, "{name}");
+            assert_eq!(polled.await.unwrap().unwrap(), 1, "{name}");
+        });
+    }
+}
+
+#[test]
+fn connect_errors_and_name_resolution() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            // A port nobody listens on: refused, not a hang.
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            drop(l);
+            let err = TcpStream::connect(addr).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{name}");
+            // Names go through the blocking pool.
+            let l = TcpListener::bind("localhost:0").await.unwrap();
+            let port = l.local_addr().unwrap().port();
+            TcpStream::connect(("localhost", port)).await.unwrap();
+            TcpStream::connect(format!("localhost:{port}"))
+                .await
+                .unwrap();
+            let bad = TcpStream::connect("no-port").await.unwrap_err();
+            assert_eq!(bad.kind(), ErrorKind::InvalidInput, "{name}");
+            // Writing to a closed peer is an error, never SIGPIPE.
+            let (c, s) = tcp_pair().await;
+            drop(s);
+            let mut failed = false;
+            for _ in 0..100 {
+                if c.write(&[0; 1024]).await.is_err() {
+                    failed = true;
+                    break;
+                }
+                sleep(Duration::from_millis(1)).await;
+            }
+            assert!(failed, "{name}: writes to a closed peer kept succeeding");
+        });
+    }
+}
+
+/// Run by `accept_keeps_working_after_the_fd_limit` in a child process,
+/// whose fd limit it lowers.
+#[test]
+#[ignore = "run in a child process by accept_keeps_working_after_the_fd_limit"]
+fn emfile_child() {
+    if std::env::var("NETPOLL_EMFILE_CHILD").is_err() {
+        return;
+    }
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let rt = netpoll::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let limit = getrlimit(Resource::Nofile);
+        let open = fd_count() as u64;
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(open + 8),
+                maximum: limit.maximum,
+            },
+        )
+        .unwrap();
+        // Use up the table with clients (each takes one fd here).
+        let mut clients = Vec::new();
+        while let Ok(c) = TcpStream::connect(addr).await {
+            clients.push(c);
+        }
+        // The accept fails with EMFILE, is reported, and is not fatal.
+        let err = l.accept().await.unwrap_err();
+        assert_eq!(
+            err.raw_os_error(),
+            Some(rustix::io::Errno::MFILE.raw_os_error())
+        );
+        let start = Instant::now();
+        let err = l.accept().await.unwrap_err();
+        assert_eq!(
+            err.raw_os_error(),
+            Some(rustix::io::Errno::MFILE.raw_os_error())
+        );
+        assert!(start.elapsed() >= Duration::from_millis(5), "no backoff");
+        // Free some fds: the listener serves the waiting connections.
+        clients.truncate(clients.len() - 4);
+        let (conn, _) = l.accept().await.unwrap();
+        drop(conn);
+        let (conn, _) = l.accept().await.unwrap();
+        drop(conn);
+    });
+    println!("EMFILE-CHILD-OK");
+}
+
+#[test]
+fn accept_keeps_working_after_the_fd_limit() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "emfile_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("NETPOLL_EMFILE_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("EMFILE-CHILD-OK"),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
