@@ -30,13 +30,15 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let driver = drive(&poller, &stop);
 
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 8] = [
         ("wake-up", pipe_wakes_a_waiter),
         ("stale events", stale_events_are_dropped),
         ("close", evict_wakes_a_blocked_reader),
         ("scheduler", tasks_spread_over_workers),
         ("runtime I/O", io_wakes_a_task_through_the_workers),
         ("timers", timers_never_fire_early),
+        ("socket close", close_wakes_a_blocked_socket_read),
+        ("deadline", read_deadline_expires),
     ];
     let mut failed = 0;
     for (name, section) in sections {
@@ -54,8 +56,14 @@ fn main() {
 
     let m = netpoll::metrics::snapshot();
     println!(
-        "metrics: {} events delivered, {} stale events dropped, {} poller waits, {} wakes",
-        m.events_delivered, m.stale_events_dropped, m.poller_waits, m.wakes
+        "metrics: {} events delivered, {} stale events dropped, {} poller waits, {} wakes, \
+         {} closes woke waiters, {} deadlines expired",
+        m.events_delivered,
+        m.stale_events_dropped,
+        m.poller_waits,
+        m.wakes,
+        m.closes_with_waiters,
+        m.deadline_expiries
     );
     if failed > 0 {
         println!("{failed} section(s) failed");
@@ -265,6 +273,65 @@ fn io_wakes_a_task_through_the_workers(_: &Netpoller) -> Result<String, String> 
         rt.handle().poller().name(),
         woke.saturating_duration_since(sent)
     ))
+}
+
+/// Go's Conn.Close from another goroutine, which tokio cannot do: a task
+/// blocked reading a TCP stream is woken by `close(&self)` from another
+/// task, with an error that says "closed", and the fd is really closed.
+fn close_wakes_a_blocked_socket_read(_: &Netpoller) -> Result<String, String> {
+    use netpoll::net::{TcpListener, TcpStream};
+    let rt = Builder::new_multi_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let stream = Arc::new(TcpStream::connect(listener.local_addr()?).await?);
+        let (_peer, _) = listener.accept().await?;
+        let reader = stream.clone();
+        let read = netpoll::spawn(async move { reader.read(&mut [0; 64]).await });
+        netpoll::time::sleep(Duration::from_millis(20)).await;
+        let closed_at = Instant::now();
+        stream.close()?;
+        let err = match read.await {
+            Ok(Err(e)) => e,
+            other => return Err(std::io::Error::other(format!("read ended with {other:?}"))),
+        };
+        if !netpoll::io::is_closed(&err) {
+            return Err(std::io::Error::other(format!("wrong error: {err}")));
+        }
+        Ok(format!(
+            "a read blocked on a TCP stream woke {:?} after close() from another task: \"{err}\"",
+            closed_at.elapsed()
+        ))
+    })
+    .map_err(|e: std::io::Error| e.to_string())
+}
+
+/// Go's SetReadDeadline: the pending read fails with TimedOut on time,
+/// and moving the deadline makes the stream usable again.
+fn read_deadline_expires(_: &Netpoller) -> Result<String, String> {
+    use netpoll::net::UnixStream;
+    let rt = Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let (a, b) = UnixStream::pair()?;
+        let start = Instant::now();
+        a.set_read_deadline(Some(start + Duration::from_millis(25)))?;
+        let err = a.read(&mut [0; 8]).await.unwrap_err();
+        let took = start.elapsed();
+        if !netpoll::io::is_deadline(&err) || took < Duration::from_millis(25) {
+            return Err(std::io::Error::other(format!("{err} after {took:?}")));
+        }
+        a.set_read_deadline(Some(Instant::now() + Duration::from_secs(5)))?;
+        b.write_all(b"again").await?;
+        let n = a.read(&mut [0; 8]).await?;
+        Ok(format!(
+            "a read with a 25 ms deadline failed with TimedOut after {took:?}; \
+             after moving the deadline it read {n} bytes"
+        ))
+    })
+    .map_err(|e: std::io::Error| e.to_string())
 }
 
 /// A thousand sleeps of 1–20 ms: none ends early.

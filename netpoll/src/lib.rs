@@ -9,7 +9,10 @@
 //! - `sys`: one file per kernel interface behind one small interface.
 //! - [`poll`]: poll descriptors, their cache and the netpoller.
 //! - [`runtime`]: workers with the poller inside, timers, blocking pool.
-//! - [`task`], [`time`], [`io`], [`metrics`]: the public API.
+//! - [`net`]: TCP, UDP and Unix sockets with Go's close and deadline
+//!   semantics, on the fd layer in `poll` (Go: internal/poll.FD).
+//! - [`task`], [`time`], [`io`], [`metrics`]: the public API; [`compat`]:
+//!   tokio's and hyper's traits behind features.
 //!
 //! ```
 //! #[netpoll::main(flavor = "current_thread")]
@@ -36,3 +39,8 @@ pub mod time;
 pub use netpoll_macros::{main, test};
 pub use sys::{Poller, POLLER_ENV};
 pub use task::{spawn, spawn_blocking};
+
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
