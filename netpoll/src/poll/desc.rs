@@ -632,6 +632,19 @@ mod tests {
     }
 
     #[test]
+    fn an_anonymous_waiter_displaced_by_an_operation_is_told_to_retry() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        let (anon, wa) = waker();
+        let (op, wo) = waker();
+        let _ = d.poll_wait(seq, Dir::Read, &mut Context::from_waker(&wa), 0);
+        let _ = d.poll_wait(seq, Dir::Read, &mut Context::from_waker(&wo), 9);
+        assert_eq!(anon.0.load(Ordering::SeqCst), 1, "displaced, woken");
+        d.notify(seq, R);
+        assert_eq!(op.0.load(Ordering::SeqCst), 1, "the operation waits on");
+    }
+
+    #[test]
     fn unpark_removes_only_own_entry() {
         let d = PollDesc::new();
         let seq = d.open(3);

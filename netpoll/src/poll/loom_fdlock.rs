@@ -99,3 +99,28 @@ fn loom_fdlock_close_wakes_a_parked_attempt() {
         assert_eq!(l.decref(), Release::Destroy);
     });
 }
+
+#[test]
+fn loom_fdlock_unlock_racing_an_anonymous_attempt_loses_no_wakeup() {
+    loom::model(|| {
+        let l = read_locked();
+        let l2 = l.clone();
+        let unlocker = thread::spawn(move || l2.unlock(Side::Read));
+        let (woken, w1) = waker();
+        let first = l.poll_lock_anonymous(Side::Read, &mut Context::from_waker(&w1));
+        assert_eq!(unlocker.join().unwrap(), Release::Keep);
+        if first.is_pending() {
+            assert_eq!(woken.0.load(SeqCst), 1, "lost wakeup");
+            let again = l.poll_lock_anonymous(Side::Read, &mut Context::from_waker(&w1));
+            assert_eq!(again, Poll::Ready(Ok(())));
+        }
+        assert_eq!(l.unlock(Side::Read), Release::Keep);
+        // The waiting bit was cleared with the queue: a later lock takes
+        // the fast path and nothing is left to wake.
+        let (_, w2) = waker();
+        let mut t = Ticket::default();
+        let next = l.poll_lock(Side::Read, &mut t, &mut Context::from_waker(&w2));
+        assert_eq!(next, Poll::Ready(Ok(())));
+        assert_eq!(l.unlock(Side::Read), Release::Keep);
+    });
+}
