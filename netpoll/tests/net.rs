@@ -283,7 +283,7 @@ fn no_fd_leak_after_connect_close_cycles_and_racing_closes() {
         rt.block_on(async {
             let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = l.local_addr().unwrap();
-            for i in 0..5_000 {
+            for i in 0..10_000 {
                 let c = TcpStream::connect(addr).await.unwrap();
                 let (s, _) = l.accept().await.unwrap();
                 if i % 2 == 0 {
@@ -293,7 +293,7 @@ fn no_fd_leak_after_connect_close_cycles_and_racing_closes() {
             }
             // Closes racing pending operations: a read parked or about to
             // park while another task closes.
-            for i in 0..5_000u32 {
+            for i in 0..3_000u32 {
                 let c = Arc::new(TcpStream::connect(addr).await.unwrap());
                 let (_s, _) = l.accept().await.unwrap();
                 let r = c.clone();
@@ -459,6 +459,48 @@ fn connect_errors_and_name_resolution() {
                 sleep(Duration::from_millis(1)).await;
             }
             assert!(failed, "{name}: writes to a closed peer kept succeeding");
+        });
+    }
+}
+
+#[test]
+fn socket_types_are_send_and_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<TcpListener>();
+    check::<TcpStream>();
+    check::<UdpSocket>();
+    check::<UnixListener>();
+    check::<UnixStream>();
+    check::<UnixDatagram>();
+}
+
+#[test]
+fn connect_timeout_gives_up_on_a_listener_that_never_answers() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            // A listener with a minimal backlog that never accepts: once
+            // its queue is full the kernel drops further handshakes.
+            let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            l.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+                .unwrap();
+            l.listen(0).unwrap();
+            let addr = l.local_addr().unwrap().as_socket().unwrap();
+            let mut held = Vec::new();
+            let limit = Duration::from_millis(100);
+            for _ in 0..16 {
+                let start = Instant::now();
+                match TcpStream::connect_timeout(addr, limit).await {
+                    Ok(c) => held.push(c),
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::TimedOut, "{name}: {e}");
+                        let took = start.elapsed();
+                        assert!(took >= limit && took < limit + SLACK, "{name}: {took:?}");
+                        return;
+                    }
+                }
+            }
+            panic!("{name}: every connect succeeded; the backlog never filled");
         });
     }
 }
