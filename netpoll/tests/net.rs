@@ -481,9 +481,15 @@ fn connect_timeout_gives_up_on_a_listener_that_never_answers() {
         rt.block_on(async {
             // A listener with a minimal backlog that never accepts: once
             // its queue is full the kernel drops further handshakes.
-            let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-            l.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
-                .unwrap();
+            let l =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            l.bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
             l.listen(0).unwrap();
             let addr = l.local_addr().unwrap().as_socket().unwrap();
             let mut held = Vec::new();
