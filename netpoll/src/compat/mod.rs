@@ -5,7 +5,7 @@
 //! tokio's runtime).
 //!
 //! The trait implementations are generated per stream type by
-//! [`tokio_io`] and [`hyper_io`], which expand to nothing when their
+//! the crate-private macros `tokio_io!` and `hyper_io!`, which expand to nothing when their
 //! feature is off.
 
 #[cfg(feature = "hyper")]
