@@ -290,9 +290,7 @@ macro_rules! stream_methods {
 }
 
 /// futures-io's `AsyncRead` and `AsyncWrite` for a stream type or a
-/// reference to one. Flushing has nothing to do (writes go straight to the
-/// kernel); closing shuts the write side down, as a socket's `AsyncWrite`
-/// does elsewhere, and leaves the fd open until `close` or drop.
+/// reference to one.
 macro_rules! futures_io_traits {
     ($t:ty) => {
         impl futures_io::AsyncRead for $t {
@@ -313,7 +311,19 @@ macro_rules! futures_io_traits {
             }
         }
 
-        impl futures_io::AsyncWrite for $t {
+        $crate::net::common::write_half!(futures_io::AsyncWrite, $t, poll_close);
+    };
+}
+
+/// An async-write trait (futures-io's, tokio's or hyper's: same methods
+/// but for the name of the one that closes, and whether vectored writes
+/// are advertised) for a stream type or a reference to one. Writes go
+/// straight to the kernel, so flushing has nothing to do; closing shuts
+/// the write side down (the peer reads EOF) and leaves the fd open until
+/// `close` or drop.
+macro_rules! write_half {
+    ($trait:path, $t:ty, $close:ident $(, $vectored:ident)?) => {
+        impl $trait for $t {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -330,6 +340,12 @@ macro_rules! futures_io_traits {
                 self.sock.poll_write_vectored(cx, bufs)
             }
 
+            $(
+                fn $vectored(&self) -> bool {
+                    true
+                }
+            )?
+
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
                 _: &mut std::task::Context<'_>,
@@ -337,7 +353,7 @@ macro_rules! futures_io_traits {
                 std::task::Poll::Ready(Ok(()))
             }
 
-            fn poll_close(
+            fn $close(
                 self: std::pin::Pin<&mut Self>,
                 _: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
@@ -347,4 +363,4 @@ macro_rules! futures_io_traits {
     };
 }
 
-pub(crate) use {fd_methods, futures_io_traits, stream_methods};
+pub(crate) use {fd_methods, futures_io_traits, stream_methods, write_half};
