@@ -27,6 +27,7 @@
 mod loom_shim;
 
 pub mod compat;
+pub mod fs;
 pub mod io;
 pub mod metrics;
 pub mod net;

@@ -1,6 +1,12 @@
-//! I/O helpers shared by every fd-backed type.
+//! I/O helpers shared by every fd-backed type, and pipes.
 
 use std::io;
+
+mod pipe;
+mod stdio;
+
+pub use pipe::{pipe, PipeReader, PipeWriter};
+pub use stdio::{stderr, stdin, stdout, Stderr, Stdin, Stdout};
 
 /// Whether `err` comes from an operation on a closed descriptor, or one
 /// that was closed while the operation waited.

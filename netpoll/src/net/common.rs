@@ -6,7 +6,8 @@
 //! Each macro takes the type and a doc-test prelude that binds `s` to one
 //! inside a runtime, so every generated method gets a runnable example.
 
-/// Close, deadlines, `with_fd`, `AsRawFd`, `TryFrom<$t> for OwnedFd`.
+/// Close, deadlines, `with_fd`, `AsRawFd`, `TryFrom<$t> for OwnedFd`, for
+/// a type that implements [`HasFd`](crate::poll::fd::HasFd).
 macro_rules! fd_methods {
     ($t:ident, $setup:literal) => {
         impl $t {
@@ -27,7 +28,7 @@ macro_rules! fd_methods {
             /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
             /// ```
             pub fn close(&self) -> std::io::Result<()> {
-                self.sock.close()
+                $crate::poll::fd::HasFd::fd(self).close()
             }
 
             /// Sets both deadlines; `None` clears them. See [the module
@@ -40,12 +41,15 @@ macro_rules! fd_methods {
             /// ```
             #[doc = $setup]
             /// use std::time::{Duration, Instant};
-            /// s.set_deadline(Some(Instant::now() + Duration::from_secs(30)))?;
-            /// s.set_deadline(None)?;
+            /// match s.set_deadline(Some(Instant::now() + Duration::from_secs(30))) {
+            ///     Ok(()) => s.set_deadline(None)?,
+            ///     // Only fds the poller watches have deadlines (Go: os.ErrNoDeadline).
+            ///     Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::Unsupported),
+            /// }
             /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
             /// ```
             pub fn set_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
-                self.sock.set_deadline(at)
+                $crate::poll::fd::HasFd::fd(self).set_deadline(at)
             }
 
             /// Sets the deadline of reads (and accepts, receives); `None`
@@ -60,11 +64,13 @@ macro_rules! fd_methods {
             /// ```
             #[doc = $setup]
             /// use std::time::Instant;
-            /// s.set_read_deadline(Some(Instant::now()))?;
+            /// # let _ =
+            /// s.set_read_deadline(Some(Instant::now()))
+            /// # ;
             /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
             /// ```
             pub fn set_read_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
-                self.sock.set_read_deadline(at)
+                $crate::poll::fd::HasFd::fd(self).set_read_deadline(at)
             }
 
             /// Sets the deadline of writes (and connects, sends); `None`
@@ -76,14 +82,16 @@ macro_rules! fd_methods {
             ///
             /// ```
             #[doc = $setup]
-            /// s.set_write_deadline(None)?;
+            /// # let _ =
+            /// s.set_write_deadline(None)
+            /// # ;
             /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
             /// ```
             pub fn set_write_deadline(
                 &self,
                 at: Option<std::time::Instant>,
             ) -> std::io::Result<()> {
-                self.sock.set_write_deadline(at)
+                $crate::poll::fd::HasFd::fd(self).set_write_deadline(at)
             }
 
             /// Runs `f` with the fd, held open for the call even if another
@@ -97,15 +105,15 @@ macro_rules! fd_methods {
             ///
             /// ```
             #[doc = $setup]
-            /// let kind = s.with_fd(|fd| socket2::SockRef::from(&fd).r#type())??;
-            /// # let _ = kind;
+            /// let raw = s.with_fd(|fd| std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+            /// assert!(raw >= 0);
             /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
             /// ```
             pub fn with_fd<R>(
                 &self,
                 f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R,
             ) -> std::io::Result<R> {
-                self.sock.with_fd(f)
+                $crate::poll::fd::HasFd::fd(self).with_fd(f)
             }
         }
 
@@ -114,7 +122,7 @@ macro_rules! fd_methods {
         /// borrowed fd could outlive a `close(&self)`.)
         impl std::os::fd::AsRawFd for $t {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                self.sock.raw()
+                $crate::poll::fd::HasFd::fd(self).raw()
             }
         }
 
@@ -124,14 +132,14 @@ macro_rules! fd_methods {
             type Error = std::io::Error;
 
             fn try_from(s: $t) -> std::io::Result<std::os::fd::OwnedFd> {
-                s.sock.into_owned()
+                $crate::poll::fd::HasFd::into_fd(s)
             }
         }
 
         impl std::fmt::Debug for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($t))
-                    .field("fd", &self.sock.raw())
+                    .field("fd", &$crate::poll::fd::HasFd::fd(self).raw())
                     .finish()
             }
         }

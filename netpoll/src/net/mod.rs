@@ -69,7 +69,7 @@
 //! ```
 
 mod addr;
-mod common;
+pub(crate) mod common;
 mod listen;
 mod socket;
 mod tcp;

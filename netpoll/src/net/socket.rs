@@ -10,9 +10,8 @@ use rustix::net::{RecvFlags, SendFlags, SocketAddrAny};
 use socket2::{Domain, SockAddr, SockRef, Type};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
-use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 /// Sends never raise SIGPIPE: a write to a peer that has gone returns
 /// `EPIPE` instead of killing the process. Apple has no `MSG_NOSIGNAL`;
@@ -48,35 +47,15 @@ impl Socket {
         Ok(Socket { fd: Fd::new(reg) })
     }
 
-    pub(crate) fn raw(&self) -> RawFd {
-        self.fd.raw()
-    }
-
     /// Runs `f` with the fd held open.
     pub(crate) fn with<T>(&self, f: impl FnOnce(SockRef<'_>) -> io::Result<T>) -> io::Result<T> {
         self.fd.with(|fd| f(SockRef::from(&fd)))
     }
 
     /// Runs `f` with the fd held open, as a plain `BorrowedFd`.
-    pub(crate) fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> io::Result<T> {
-        self.fd.with(|fd| Ok(f(fd)))
-    }
-
-    pub(crate) fn close(&self) -> io::Result<()> {
-        self.fd.close()
-    }
-
-    pub(crate) fn set_deadline(&self, at: Option<Instant>) -> io::Result<()> {
-        self.fd.set_deadline(Side::Read, at)?;
-        self.fd.set_deadline(Side::Write, at)
-    }
-
-    pub(crate) fn set_read_deadline(&self, at: Option<Instant>) -> io::Result<()> {
-        self.fd.set_deadline(Side::Read, at)
-    }
-
-    pub(crate) fn set_write_deadline(&self, at: Option<Instant>) -> io::Result<()> {
-        self.fd.set_deadline(Side::Write, at)
+    /// The fd layer under the socket: close, deadlines, `with_fd`.
+    pub(crate) fn fd(&self) -> &Fd {
+        &self.fd
     }
 
     pub(crate) fn into_owned(self) -> io::Result<OwnedFd> {

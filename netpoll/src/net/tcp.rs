@@ -242,11 +242,11 @@ impl TcpStream {
     async fn connect_addr(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM)?;
         if deadline.is_some() {
-            sock.set_write_deadline(deadline)?;
+            sock.fd().set_write_deadline(deadline)?;
         }
         sock.connect(&SockAddr::from(addr)).await?;
         if deadline.is_some() {
-            sock.set_write_deadline(None)?;
+            sock.fd().set_write_deadline(None)?;
         }
         Ok(TcpStream { sock })
     }
@@ -375,4 +375,24 @@ impl TcpStream {
 pub(super) fn inet(addr: SockAddr) -> io::Result<SocketAddr> {
     addr.as_socket()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
+}
+
+impl crate::poll::fd::HasFd for TcpListener {
+    fn fd(&self) -> &crate::poll::fd::Fd {
+        self.sock.fd()
+    }
+
+    fn into_fd(self) -> io::Result<OwnedFd> {
+        self.sock.into_owned()
+    }
+}
+
+impl crate::poll::fd::HasFd for TcpStream {
+    fn fd(&self) -> &crate::poll::fd::Fd {
+        self.sock.fd()
+    }
+
+    fn into_fd(self) -> io::Result<OwnedFd> {
+        self.sock.into_owned()
+    }
 }

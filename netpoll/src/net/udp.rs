@@ -265,3 +265,13 @@ impl UdpSocket {
         Ok(OwnedFd::try_from(self)?.into())
     }
 }
+
+impl crate::poll::fd::HasFd for UdpSocket {
+    fn fd(&self) -> &crate::poll::fd::Fd {
+        self.sock.fd()
+    }
+
+    fn into_fd(self) -> io::Result<OwnedFd> {
+        self.sock.into_owned()
+    }
+}

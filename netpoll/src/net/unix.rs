@@ -299,3 +299,33 @@ fn unnamed() -> SocketAddr {
     // The empty path is how std spells "unnamed".
     SocketAddr::from_pathname("").expect("the empty path is the unnamed address")
 }
+
+impl crate::poll::fd::HasFd for UnixListener {
+    fn fd(&self) -> &crate::poll::fd::Fd {
+        self.sock.fd()
+    }
+
+    fn into_fd(self) -> io::Result<OwnedFd> {
+        self.sock.into_owned()
+    }
+}
+
+impl crate::poll::fd::HasFd for UnixStream {
+    fn fd(&self) -> &crate::poll::fd::Fd {
+        self.sock.fd()
+    }
+
+    fn into_fd(self) -> io::Result<OwnedFd> {
+        self.sock.into_owned()
+    }
+}
+
+impl crate::poll::fd::HasFd for UnixDatagram {
+    fn fd(&self) -> &crate::poll::fd::Fd {
+        self.sock.fd()
+    }
+
+    fn into_fd(self) -> io::Result<OwnedFd> {
+        self.sock.into_owned()
+    }
+}

@@ -56,9 +56,11 @@ pub(crate) struct Fd {
     /// The fd number, valid while a reference on `lock` is held.
     raw: RawFd,
     lock: FdLock,
-    watch: Watch,
+    /// The poll descriptor; `None` for an fd the poller cannot watch (a
+    /// regular file), whose operations block (on the blocking pool).
+    watch: Option<Watch>,
     /// Owns the fd; taken when the last reference is dropped after close.
-    owner: Mutex<Option<Registration>>,
+    owner: Mutex<Option<Owner>>,
     /// Read and write deadlines, created on first use.
     deadlines: [OnceLock<Arc<Deadline>>; 2],
 }
@@ -68,11 +70,35 @@ impl Fd {
     pub(crate) fn new(reg: Registration) -> Fd {
         Fd {
             raw: reg.fd().as_raw_fd(),
-            watch: reg.watch().clone(),
+            watch: Some(reg.watch().clone()),
             lock: FdLock::new(),
-            owner: Mutex::new(Some(reg)),
+            owner: Mutex::new(Some(Owner::Polled(reg))),
             deadlines: [OnceLock::new(), OnceLock::new()],
         }
+    }
+
+    /// Wraps an fd the poller does not watch: its operations are plain
+    /// (blocking) syscalls, for the caller to run off the workers, and it
+    /// has no deadlines (Go: an FD whose pollDesc is not pollable).
+    pub(crate) fn unpolled(fd: OwnedFd) -> Fd {
+        Fd {
+            raw: fd.as_raw_fd(),
+            watch: None,
+            lock: FdLock::new(),
+            owner: Mutex::new(Some(Owner::Plain(fd))),
+            deadlines: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// Whether the poller watches the fd.
+    pub(crate) fn is_pollable(&self) -> bool {
+        self.watch.is_some()
+    }
+
+    /// The poll descriptor, or the closed error for an unpolled fd (its
+    /// operations never wait for readiness).
+    fn watch(&self) -> io::Result<&Watch> {
+        self.watch.as_ref().ok_or_else(not_pollable)
     }
 
     /// The fd number (for `AsRawFd`; it may be closed by the time it is
@@ -127,12 +153,13 @@ impl Fd {
     ) -> io::Result<T> {
         let held = self.lock(side).await?;
         let dir = dir_of(side);
-        self.watch.prepare(dir)?;
+        let watch = self.watch()?;
+        watch.prepare(dir)?;
         loop {
             match f(self.borrow(&held)) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.watch.ready(dir).await?;
+                    watch.ready(dir).await?;
                 }
                 done => return done,
             }
@@ -158,14 +185,18 @@ impl Fd {
             side: Some(side),
         };
         let dir = dir_of(side);
-        if let Err(e) = self.watch.prepare(dir) {
+        let watch = match self.watch() {
+            Ok(watch) => watch,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if let Err(e) = watch.prepare(dir) {
             return Poll::Ready(Err(e));
         }
         loop {
             match f(self.borrow(&held)) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match self.watch.poll_ready(dir, cx, 0) {
+                    match watch.poll_ready(dir, cx, 0) {
                         Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => return Poll::Pending,
@@ -182,7 +213,7 @@ impl Fd {
     /// error. Go: FD.Close.
     pub(crate) fn close(&self) -> io::Result<()> {
         let queued = self.lock.close().map_err(|_| closed())?;
-        let waiting = self.watch.evict().unwrap_or(0);
+        let waiting = self.watch.as_ref().and_then(Watch::evict).unwrap_or(0);
         if queued + waiting > 0 {
             metrics::add(&metrics::CLOSES_WITH_WAITERS, 1);
         }
@@ -204,29 +235,55 @@ impl Fd {
             ));
         }
         match self.owner.locked().take() {
-            Some(reg) => reg.into_fd(),
+            Some(Owner::Polled(reg)) => reg.into_fd(),
+            Some(Owner::Plain(fd)) => Ok(fd),
             None => Err(closed()),
         }
     }
 
     /// Sets (or with `None` clears) the deadline of `side`'s operations,
     /// pending and future. Go: FD.SetReadDeadline / SetWriteDeadline.
-    pub(crate) fn set_deadline(&self, side: Side, at: Option<Instant>) -> io::Result<()> {
+    /// Sets both deadlines (Go: FD.SetDeadline).
+    pub(crate) fn set_deadline(&self, at: Option<Instant>) -> io::Result<()> {
+        self.set_deadline_of(Side::Read, at)?;
+        self.set_deadline_of(Side::Write, at)
+    }
+
+    /// Go: FD.SetReadDeadline.
+    pub(crate) fn set_read_deadline(&self, at: Option<Instant>) -> io::Result<()> {
+        self.set_deadline_of(Side::Read, at)
+    }
+
+    /// Go: FD.SetWriteDeadline.
+    pub(crate) fn set_write_deadline(&self, at: Option<Instant>) -> io::Result<()> {
+        self.set_deadline_of(Side::Write, at)
+    }
+
+    /// Runs `f` with the fd held open (Go: RawConn.Control).
+    pub(crate) fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> io::Result<T> {
+        self.with(|fd| Ok(f(fd)))
+    }
+
+    /// Fails with an `Unsupported` error for an fd the poller does not
+    /// watch (Go: os.ErrNoDeadline).
+    pub(crate) fn set_deadline_of(&self, side: Side, at: Option<Instant>) -> io::Result<()> {
         let _held = self.incref()?;
+        let watch = self.watch.as_ref().ok_or_else(no_deadline)?;
         let deadline = self.deadlines[side as usize].get_or_init(|| {
             Arc::new(Deadline {
-                watch: self.watch.clone(),
+                watch: watch.clone(),
                 dir: dir_of(side),
                 armed: Mutex::new(Armed::default()),
             })
         });
-        deadline.set(at, self.watch.timers());
+        deadline.set(at, watch.timers());
         Ok(())
     }
 
     fn cancel_deadlines(&self) {
+        let Some(watch) = &self.watch else { return };
         for d in self.deadlines.iter().filter_map(OnceLock::get) {
-            d.set(None, self.watch.timers());
+            d.set(None, watch.timers());
         }
     }
 
@@ -246,6 +303,37 @@ impl Drop for Fd {
             let _ = self.close();
         }
     }
+}
+
+/// A public fd-backed type: how the shared methods (close, deadlines,
+/// `with_fd`, conversions) reach its [`Fd`].
+pub(crate) trait HasFd {
+    /// The fd layer.
+    fn fd(&self) -> &Fd;
+    /// Hands the fd over, open.
+    fn into_fd(self) -> io::Result<OwnedFd>;
+}
+
+/// What owns the fd until it is closed.
+enum Owner {
+    /// Registered: dropping deregisters, then closes.
+    Polled(Registration),
+    /// Not watched by the poller.
+    Plain(OwnedFd),
+}
+
+fn not_pollable() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "netpoll: this fd is not watched by the poller",
+    )
+}
+
+fn no_deadline() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "netpoll: deadlines are not supported for this file type (Go: os.ErrNoDeadline)",
+    )
 }
 
 fn dir_of(side: Side) -> Dir {
@@ -269,6 +357,57 @@ impl Drop for Held<'_> {
             None => self.fd.lock.decref(),
         };
         self.fd.release(release);
+    }
+}
+
+impl Fd {
+    /// Takes `side`'s lock for an operation that runs on another thread
+    /// (the blocking pool): the guard keeps the fd open, however long the
+    /// syscall takes and even if the task that started it goes away.
+    pub(crate) async fn lock_owned(self: &Arc<Self>, side: Side) -> io::Result<OwnedHeld> {
+        let held = self.lock(side).await?;
+        std::mem::forget(held);
+        Ok(OwnedHeld {
+            fd: self.clone(),
+            side: Some(side),
+        })
+    }
+
+    /// A plain reference for an operation on another thread (`pread`,
+    /// `fsync`...), which needs no lock.
+    pub(crate) fn incref_owned(self: &Arc<Self>) -> io::Result<OwnedHeld> {
+        std::mem::forget(self.incref()?);
+        Ok(OwnedHeld {
+            fd: self.clone(),
+            side: None,
+        })
+    }
+}
+
+/// [`Held`] with the fd shared rather than borrowed, so it can move to the
+/// thread that runs the syscall.
+pub(crate) struct OwnedHeld {
+    fd: Arc<Fd>,
+    side: Option<Side>,
+}
+
+impl OwnedHeld {
+    /// The fd, open for as long as this guard lives.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: this guard is a reference on the fd lock (taken by
+        // `lock_owned` / `incref_owned` and dropped only in `Drop`), and
+        // the fd is closed only after every reference is gone; the borrow
+        // cannot outlive the guard.
+        unsafe { BorrowedFd::borrow_raw(self.fd.raw) }
+    }
+}
+
+impl Drop for OwnedHeld {
+    fn drop(&mut self) {
+        drop(Held {
+            fd: &self.fd,
+            side: self.side,
+        });
     }
 }
 

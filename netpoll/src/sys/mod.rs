@@ -23,7 +23,7 @@
 
 mod event;
 mod oneshot;
-mod pipe;
+pub(crate) mod pipe;
 mod poll;
 
 // Each platform has one native backend, named `Native` below, plus

@@ -1,0 +1,111 @@
+//! Anonymous pipes through the poller (Go: os.Pipe).
+
+use crate::fs::fdio::{FdIo, Origin};
+use crate::net::common::fd_methods;
+use crate::poll::fd::{Fd, HasFd};
+use std::io;
+use std::os::fd::OwnedFd;
+
+/// Opens a pipe: non-blocking, close-on-exec, both ends watched by the
+/// current runtime's poller. Mirrors `std::io::pipe`.
+///
+/// What the kernel does stays visible: when the writer closes, a read
+/// returns 0 (EOF); when the reader closes, a write fails with
+/// `BrokenPipe` (Rust programs ignore SIGPIPE). `close` of an end also
+/// wakes that end's own blocked operation, with the closed error.
+///
+/// Go: `os.Pipe`.
+///
+/// # Example
+///
+/// ```
+/// netpoll::runtime::Runtime::new()?.block_on(async {
+///     let (r, w) = netpoll::io::pipe()?;
+///     let reader = netpoll::spawn(async move {
+///         let mut buf = [0; 5];
+///         r.read_exact(&mut buf).await.map(|_| buf)
+///     });
+///     w.write_all(b"hello").await?;
+///     assert_eq!(&reader.await.unwrap()?, b"hello");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
+    let (r, w) = crate::sys::pipe::nonblocking_pipe()?;
+    Ok((
+        PipeReader {
+            io: FdIo::new(r, Origin::Opened)?,
+        },
+        PipeWriter {
+            io: FdIo::new(w, Origin::Opened)?,
+        },
+    ))
+}
+
+/// The read end of a [`pipe`].
+pub struct PipeReader {
+    io: FdIo,
+}
+
+/// The write end of a [`pipe`].
+pub struct PipeWriter {
+    io: FdIo,
+}
+
+fd_methods!(
+    PipeReader,
+    "# netpoll::runtime::Runtime::new()?.block_on(async {
+let (s, _w) = netpoll::io::pipe()?;"
+);
+fd_methods!(
+    PipeWriter,
+    "# netpoll::runtime::Runtime::new()?.block_on(async {
+let (_r, s) = netpoll::io::pipe()?;"
+);
+
+impl PipeReader {
+    /// Reads into `buf`, waiting for data; 0 means every writer closed.
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read(buf).await
+    }
+
+    /// Fills `buf`; `UnexpectedEof` if the writers close first.
+    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.io.read(buf).await? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => buf = &mut buf[n..],
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PipeWriter {
+    /// Writes some of `buf`, waiting for room.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.write(buf).await
+    }
+
+    /// Writes all of `buf`, holding the write lock throughout.
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        self.io.write_all(buf).await
+    }
+}
+
+macro_rules! has_fd {
+    ($($t:ident),*) => {$(
+        impl HasFd for $t {
+            fn fd(&self) -> &Fd {
+                self.io.fd()
+            }
+
+            fn into_fd(self) -> io::Result<OwnedFd> {
+                self.io.into_owned()
+            }
+        }
+    )*};
+}
+
+has_fd!(PipeReader, PipeWriter);
