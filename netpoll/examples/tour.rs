@@ -30,7 +30,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let driver = drive(&poller, &stop);
 
-    let sections: [(&str, Section); 8] = [
+    let sections: [(&str, Section); 9] = [
         ("wake-up", pipe_wakes_a_waiter),
         ("stale events", stale_events_are_dropped),
         ("close", evict_wakes_a_blocked_reader),
@@ -39,6 +39,7 @@ fn main() {
         ("timers", timers_never_fire_early),
         ("socket close", close_wakes_a_blocked_socket_read),
         ("deadline", read_deadline_expires),
+        ("files", files_pick_their_path),
     ];
     let mut failed = 0;
     for (name, section) in sections {
@@ -332,6 +333,61 @@ fn read_deadline_expires(_: &Netpoller) -> Result<String, String> {
         ))
     })
     .map_err(|e: std::io::Error| e.to_string())
+}
+
+/// Go's os.File: a FIFO and a pipe go through the poller and wake tasks;
+/// a regular file, which no poller can watch, goes through the pool.
+fn files_pick_their_path(_: &Netpoller) -> Result<String, String> {
+    use netpoll::fs::{File, OpenOptions};
+    let rt = Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("netpoll-tour-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    let fifo = dir.join("fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .map_err(|e| e.to_string())?;
+    let res = rt.block_on(async {
+        // A FIFO: a task blocks reading it until another task writes.
+        let r = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&fifo)
+            .await?;
+        // (A FIFO without a writer reads as EOF: open the writer first.)
+        let w = OpenOptions::new().write(true).open(&fifo).await?;
+        let reader = netpoll::spawn(async move {
+            let mut buf = [0; 4];
+            r.read_exact(&mut buf).await.map(|_| r.is_pollable())
+        });
+        netpoll::time::sleep(Duration::from_millis(10)).await;
+        w.write_all(b"fifo").await?;
+        let fifo_polled = reader.await.map_err(std::io::Error::other)??;
+        // A pipe: a blocked reader is woken by the write end's close (EOF).
+        let (pr, pw) = netpoll::io::pipe()?;
+        let eof = netpoll::spawn(async move { pr.read(&mut [0; 8]).await });
+        pw.close()?;
+        let eof = eof.await.map_err(std::io::Error::other)??;
+        // A regular file: the blocking pool.
+        let path = dir.join("regular");
+        let f = File::create(&path).await?;
+        f.write_all(&[7; 1 << 20]).await?;
+        let regular_polled = f.is_pollable();
+        let size = f.metadata().await?.len();
+        Ok::<_, std::io::Error>(format!(
+            "FIFO polled: {fifo_polled}, a task woke with its data; pipe reader woke with EOF ({eof}) at close; \
+             regular file polled: {regular_polled}, {size} bytes written through the pool"
+        ))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    res.map_err(|e| e.to_string())
 }
 
 /// A thousand sleeps of 1–20 ms: none ends early.
