@@ -32,6 +32,7 @@ pub mod io;
 pub mod metrics;
 pub mod net;
 pub mod poll;
+pub mod process;
 pub mod runtime;
 mod sys;
 pub mod task;

@@ -48,6 +48,14 @@ pub struct Metrics {
     pub closes_with_waiters: u64,
     /// Deadlines that expired: fired by their timer, or set in the past.
     pub deadline_expiries: u64,
+    /// Child processes spawned.
+    pub children_spawned: u64,
+    /// Child processes reaped (waited for, or reaped in the background).
+    pub children_reaped: u64,
+    /// Signals sent to children through their pidfd.
+    pub signals_by_pidfd: u64,
+    /// Signals sent to children by PID (the SIGCHLD fallback).
+    pub signals_by_pid: u64,
 }
 
 pub(crate) static EVENTS_DELIVERED: AtomicU64 = AtomicU64::new(0);
@@ -62,6 +70,10 @@ pub(crate) static PARKS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static POLLER_BLOCKING_WAITS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static CLOSES_WITH_WAITERS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static DEADLINE_EXPIRIES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static CHILDREN_SPAWNED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static CHILDREN_REAPED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SIGNALS_BY_PIDFD: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SIGNALS_BY_PID: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -85,5 +97,9 @@ pub fn snapshot() -> Metrics {
         poller_blocking_waits: POLLER_BLOCKING_WAITS.load(Relaxed),
         closes_with_waiters: CLOSES_WITH_WAITERS.load(Relaxed),
         deadline_expiries: DEADLINE_EXPIRIES.load(Relaxed),
+        children_spawned: CHILDREN_SPAWNED.load(Relaxed),
+        children_reaped: CHILDREN_REAPED.load(Relaxed),
+        signals_by_pidfd: SIGNALS_BY_PIDFD.load(Relaxed),
+        signals_by_pid: SIGNALS_BY_PID.load(Relaxed),
     }
 }

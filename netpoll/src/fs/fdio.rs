@@ -106,6 +106,18 @@ impl FdIo {
         Ok(data.len())
     }
 
+    /// Reads to the end, appending to `out`; returns how many bytes.
+    pub(crate) async fn read_to_end(&self, out: &mut Vec<u8>) -> io::Result<usize> {
+        let start = out.len();
+        let mut chunk = vec![0; 64 << 10];
+        loop {
+            match self.read(&mut chunk).await? {
+                0 => return Ok(out.len() - start),
+                n => out.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
     pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
         if self.is_pollable() {
             return self

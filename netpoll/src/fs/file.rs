@@ -212,14 +212,7 @@ impl File {
 
     /// Reads to the end, appending to `out`; returns how many bytes.
     pub async fn read_to_end(&self, out: &mut Vec<u8>) -> io::Result<usize> {
-        let start = out.len();
-        let mut chunk = vec![0; 64 << 10];
-        loop {
-            match self.io.read(&mut chunk).await? {
-                0 => return Ok(out.len() - start),
-                n => out.extend_from_slice(&chunk[..n]),
-            }
-        }
+        self.io.read_to_end(out).await
     }
 
     /// Writes some of `buf` at the cursor (at the end with `append`).

@@ -32,7 +32,13 @@ pub struct Builder {
     thread_name: String,
     max_blocking_threads: usize,
     keep_alive: Duration,
+    pidfd: Option<bool>,
 }
+
+/// The environment variable that turns the pidfd path off for runtimes
+/// whose builder does not choose (`NETPOLL_PIDFD=0`), so the SIGCHLD
+/// fallback can be tested where pidfds work.
+pub const PIDFD_ENV: &str = "NETPOLL_PIDFD";
 
 impl Builder {
     fn new(flavor: Flavor) -> Builder {
@@ -43,6 +49,7 @@ impl Builder {
             thread_name: "netpoll".to_owned(),
             max_blocking_threads: 512,
             keep_alive: Duration::from_secs(10),
+            pidfd: None,
         }
     }
 
@@ -91,6 +98,15 @@ impl Builder {
         self
     }
 
+    /// Whether child processes are held by pidfd (Linux ≥ 5.3, the
+    /// default where the probe succeeds) or reaped on SIGCHLD (`false`).
+    /// Unset, `NETPOLL_PIDFD=0` in the environment means `false`. See
+    /// [`process`](crate::process).
+    pub fn pidfd(&mut self, on: bool) -> &mut Builder {
+        self.pidfd = Some(on);
+        self
+    }
+
     /// Opens the poller and starts the worker threads.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let workers = match self.flavor {
@@ -122,6 +138,9 @@ impl Builder {
             flavor: self.flavor,
             workers,
             thread_name: self.thread_name.clone(),
+            pidfd: self
+                .pidfd
+                .unwrap_or_else(|| std::env::var(PIDFD_ENV).map_or(true, |v| v != "0")),
         };
         Runtime::start(Arc::new(Shared::new(config, poller, blocking)))
     }

@@ -36,7 +36,7 @@ mod loom_park;
 mod loom_queue;
 
 pub use crate::Poller;
-pub use builder::Builder;
+pub use builder::{Builder, PIDFD_ENV};
 
 use crate::loom_shim::LockExt;
 use async_task::WithInfo;

@@ -118,6 +118,9 @@ pub(crate) struct Config {
     pub(crate) flavor: Flavor,
     pub(crate) workers: usize,
     pub(crate) thread_name: String,
+    /// Child processes may be held by pidfd (if the kernel allows).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) pidfd: bool,
 }
 
 /// Everything the workers of one runtime share.

@@ -23,8 +23,11 @@
 
 mod event;
 mod oneshot;
+#[cfg(target_os = "linux")]
+pub(crate) mod pidfd;
 pub(crate) mod pipe;
 mod poll;
+pub(crate) mod sigchld;
 
 // Each platform has one native backend, named `Native` below, plus
 // poll(2). The OS lists live here and nowhere else.

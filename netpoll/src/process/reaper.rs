@@ -1,0 +1,189 @@
+//! The SIGCHLD reaper: the fallback where pidfds are missing or refused,
+//! and the only path off Linux.
+//!
+//! One thread per process (not per child) sleeps in poll(2) on the SIGCHLD
+//! pipe (`sys/sigchld.rs`). On each signal it tries `waitpid(pid,
+//! WNOHANG)` for every child it tracks (never `waitpid(-1)`, which would
+//! steal the children of other code) and wakes their waiters. Signals are
+//! sent under the same lock that reaping holds, and only to a child not yet
+//! reaped: until we reap it, its PID stays a zombie's and cannot be
+//! recycled, so a PID is never signalled after its process is gone.
+
+use crate::loom_shim::LockExt;
+use crate::metrics;
+use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::{Mutex, OnceLock};
+use std::task::{Poll, Waker};
+
+#[derive(Default)]
+struct Entry {
+    status: Option<ExitStatus>,
+    wakers: Vec<Waker>,
+    /// Its `Child` is gone: forget the entry once reaped.
+    orphan: bool,
+}
+
+struct Reaper {
+    children: Mutex<HashMap<u32, Entry>>,
+}
+
+fn reaper() -> io::Result<&'static Reaper> {
+    static REAPER: OnceLock<Result<Reaper, i32>> = OnceLock::new();
+    let res = REAPER.get_or_init(|| start().map_err(|e| e.raw_os_error().unwrap_or(0)));
+    res.as_ref().map_err(|&e| io::Error::from_raw_os_error(e))
+}
+
+fn start() -> io::Result<Reaper> {
+    let pipe = crate::sys::sigchld::pipe()?;
+    std::thread::Builder::new()
+        .name("netpoll-reaper".into())
+        .spawn(move || loop {
+            let mut fds = [rustix::event::PollFd::new(
+                pipe,
+                rustix::event::PollFlags::IN,
+            )];
+            let _ = rustix::event::poll(&mut fds, None);
+            crate::sys::pipe::drain(pipe);
+            if let Ok(r) = reaper() {
+                r.reap_all();
+            }
+        })?;
+    Ok(Reaper {
+        children: Mutex::new(HashMap::new()),
+    })
+}
+
+impl Reaper {
+    fn reap_all(&self) {
+        let mut woken = Vec::new();
+        let mut children = self.children.locked();
+        children.retain(|&pid, e| {
+            if e.status.is_none() {
+                e.status = try_reap(pid);
+                if e.status.is_some() {
+                    woken.append(&mut e.wakers);
+                }
+            }
+            !(e.orphan && e.status.is_some())
+        });
+        drop(children);
+        woken.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// `waitpid(pid, WNOHANG)` for one of our children.
+fn try_reap(pid: u32) -> Option<ExitStatus> {
+    let pid = Pid::from_raw(pid as i32)?;
+    loop {
+        match waitpid(Some(pid), WaitOptions::NOHANG) {
+            Ok(Some((_, status))) => {
+                metrics::add(&metrics::CHILDREN_REAPED, 1);
+                return Some(ExitStatus::from_raw(status.as_raw()));
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            // Not exited yet, or (ECHILD) not ours to wait for.
+            _ => return None,
+        }
+    }
+}
+
+/// A child the reaper tracks.
+pub(crate) struct Tracked {
+    pid: u32,
+    /// A placeholder that tracks nothing (a `Child` being dropped).
+    detached: bool,
+}
+
+impl Tracked {
+    /// Starts tracking `pid`, a child we just spawned. A SIGCHLD that came
+    /// before this call found nothing to reap; the check here covers it.
+    pub(crate) fn new(pid: u32) -> io::Result<Tracked> {
+        let r = reaper()?;
+        let status = try_reap(pid);
+        r.children.locked().insert(
+            pid,
+            Entry {
+                status,
+                ..Entry::default()
+            },
+        );
+        Ok(Tracked {
+            pid,
+            detached: false,
+        })
+    }
+
+    /// A placeholder that tracks nothing and does nothing when dropped.
+    pub(crate) fn detached(pid: u32) -> Tracked {
+        Tracked {
+            pid,
+            detached: true,
+        }
+    }
+
+    pub(crate) async fn wait(&self) -> io::Result<ExitStatus> {
+        let r = reaper()?;
+        poll_fn(|cx| {
+            let mut children = r.children.locked();
+            let e = children.entry(self.pid).or_default();
+            if e.status.is_none() {
+                e.status = try_reap(self.pid);
+            }
+            match e.status {
+                Some(s) => Poll::Ready(Ok(s)),
+                None => {
+                    if !e.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        e.wakers.push(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    pub(crate) fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
+        let mut children = reaper()?.children.locked();
+        let e = children.entry(self.pid).or_default();
+        if e.status.is_none() {
+            e.status = try_reap(self.pid);
+        }
+        Ok(e.status)
+    }
+
+    /// Sends `sig` by PID, unless the child has been reaped (then `None`).
+    pub(crate) fn signal(&self, sig: Signal) -> io::Result<Option<()>> {
+        let children = reaper()?.children.locked();
+        if children.get(&self.pid).is_some_and(|e| e.status.is_some()) {
+            return Ok(None);
+        }
+        let pid = Pid::from_raw(self.pid as i32).ok_or_else(|| io::Error::other("bad pid"))?;
+        // Under the lock: the reaper cannot reap (and free the PID) now.
+        kill_process(pid, sig)?;
+        metrics::add(&metrics::SIGNALS_BY_PID, 1);
+        Ok(Some(()))
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
+        let Ok(r) = reaper() else { return };
+        let mut children = r.children.locked();
+        match children.get_mut(&self.pid) {
+            Some(e) if e.status.is_some() => {
+                children.remove(&self.pid);
+            }
+            // Reaped in the background when it exits.
+            Some(e) => e.orphan = true,
+            None => {}
+        }
+    }
+}
