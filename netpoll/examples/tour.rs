@@ -30,7 +30,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let driver = drive(&poller, &stop);
 
-    let sections: [(&str, Section); 9] = [
+    let sections: [(&str, Section); 10] = [
         ("wake-up", pipe_wakes_a_waiter),
         ("stale events", stale_events_are_dropped),
         ("close", evict_wakes_a_blocked_reader),
@@ -40,6 +40,7 @@ fn main() {
         ("socket close", close_wakes_a_blocked_socket_read),
         ("deadline", read_deadline_expires),
         ("files", files_pick_their_path),
+        ("processes", child_held_by_pidfd),
     ];
     let mut failed = 0;
     for (name, section) in sections {
@@ -58,13 +59,14 @@ fn main() {
     let m = netpoll::metrics::snapshot();
     println!(
         "metrics: {} events delivered, {} stale events dropped, {} poller waits, {} wakes, \
-         {} closes woke waiters, {} deadlines expired",
+         {} closes woke waiters, {} deadlines expired, {} children reaped",
         m.events_delivered,
         m.stale_events_dropped,
         m.poller_waits,
         m.wakes,
         m.closes_with_waiters,
-        m.deadline_expiries
+        m.deadline_expiries,
+        m.children_reaped
     );
     if failed > 0 {
         println!("{failed} section(s) failed");
@@ -388,6 +390,38 @@ fn files_pick_their_path(_: &Netpoller) -> Result<String, String> {
     });
     let _ = std::fs::remove_dir_all(&dir);
     res.map_err(|e| e.to_string())
+}
+
+/// A child spawned, signalled and waited through its pidfd: the signal
+/// can never reach a recycled PID, and after the reap nothing is sent.
+fn child_held_by_pidfd(_: &Netpoller) -> Result<String, String> {
+    use netpoll::process::{is_process_done, Command};
+    let rt = Builder::new_multi_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let before = netpoll::metrics::snapshot();
+        let mut child = Command::new("sleep").arg("30").spawn()?;
+        child.signal(15)?; // SIGTERM
+        let status = child.wait().await?;
+        let after_reap = child.kill().unwrap_err();
+        let m = netpoll::metrics::snapshot();
+        let how = if m.signals_by_pidfd > before.signals_by_pidfd {
+            "its pidfd"
+        } else {
+            "its PID (SIGCHLD fallback: no pidfd here)"
+        };
+        if !is_process_done(&after_reap) {
+            return Err(std::io::Error::other(format!(
+                "kill after reap: {after_reap}"
+            )));
+        }
+        Ok(format!(
+            "`sleep 30` signalled through {how}, waited through the poller: {status}; \
+             kill after the reap sent nothing: \"{after_reap}\""
+        ))
+    })
+    .map_err(|e: std::io::Error| e.to_string())
 }
 
 /// A thousand sleeps of 1–20 ms: none ends early.

@@ -9,7 +9,7 @@
 /// Close, deadlines, `with_fd`, `AsRawFd`, `TryFrom<$t> for OwnedFd`, for
 /// a type that implements [`HasFd`](crate::poll::fd::HasFd).
 macro_rules! fd_methods {
-    ($t:ident, $setup:literal) => {
+    ($t:ident, $setup:expr) => {
         impl $t {
             /// Closes the socket from any task: operations waiting on it
             /// wake with the closed error, later ones fail at once, and the
@@ -148,7 +148,7 @@ macro_rules! fd_methods {
 
 /// Reads, writes, shutdown and the async I/O traits of a stream type.
 macro_rules! stream_methods {
-    ($t:ident, $setup:literal) => {
+    ($t:ident, $setup:expr) => {
         impl $t {
             /// Reads into `buf`, waiting for data; 0 means the peer closed
             /// its side (or `buf` is empty, which makes no syscall). At

@@ -31,14 +31,14 @@ macro_rules! child_pipe {
             }
         }
 
-        fd_methods!($name, "# netpoll::runtime::Runtime::new()?.block_on(async {
+        fd_methods!($name, concat!("# netpoll::runtime::Runtime::new()?.block_on(async {
 let mut child = netpoll::process::Command::new(\"cat\")
     .stdin(std::process::Stdio::piped())
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped())
     .spawn()?;
-let s = child.$field.take().unwrap();
-# drop(child.stdin.take());");
+let s = child.", stringify!($field), ".take().unwrap();
+# drop(child.stdin.take());"));
     };
 }
 
