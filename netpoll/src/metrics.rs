@@ -56,6 +56,14 @@ pub struct Metrics {
     pub signals_by_pidfd: u64,
     /// Signals sent to children by PID (the SIGCHLD fallback).
     pub signals_by_pid: u64,
+    /// Bytes `io::copy` moved with copy_file_range (file to file).
+    pub copy_file_range_bytes: u64,
+    /// Bytes `io::copy` moved with sendfile (file to socket or pipe).
+    pub sendfile_bytes: u64,
+    /// Bytes `io::copy` moved with splice (from a socket or pipe).
+    pub splice_bytes: u64,
+    /// Bytes `io::copy` moved through a buffer in user space.
+    pub generic_copy_bytes: u64,
 }
 
 pub(crate) static EVENTS_DELIVERED: AtomicU64 = AtomicU64::new(0);
@@ -74,6 +82,10 @@ pub(crate) static CHILDREN_SPAWNED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static CHILDREN_REAPED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SIGNALS_BY_PIDFD: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SIGNALS_BY_PID: AtomicU64 = AtomicU64::new(0);
+pub(crate) static COPY_FILE_RANGE_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SENDFILE_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SPLICE_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static GENERIC_COPY_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -101,5 +113,9 @@ pub fn snapshot() -> Metrics {
         children_reaped: CHILDREN_REAPED.load(Relaxed),
         signals_by_pidfd: SIGNALS_BY_PIDFD.load(Relaxed),
         signals_by_pid: SIGNALS_BY_PID.load(Relaxed),
+        copy_file_range_bytes: COPY_FILE_RANGE_BYTES.load(Relaxed),
+        sendfile_bytes: SENDFILE_BYTES.load(Relaxed),
+        splice_bytes: SPLICE_BYTES.load(Relaxed),
+        generic_copy_bytes: GENERIC_COPY_BYTES.load(Relaxed),
     }
 }

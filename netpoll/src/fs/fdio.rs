@@ -66,6 +66,11 @@ impl FdIo {
         &self.fd
     }
 
+    /// The shared fd, for operations that hold it from the blocking pool.
+    pub(crate) fn shared(&self) -> &Arc<Fd> {
+        &self.fd
+    }
+
     pub(crate) fn into_owned(self) -> io::Result<OwnedFd> {
         match Arc::try_unwrap(self.fd) {
             Ok(fd) => fd.into_owned(),

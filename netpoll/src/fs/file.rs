@@ -317,4 +317,8 @@ impl HasFd for File {
     fn into_fd(self) -> io::Result<OwnedFd> {
         self.io.into_owned()
     }
+
+    fn shared(&self) -> Option<&std::sync::Arc<Fd>> {
+        Some(self.io.shared())
+    }
 }

@@ -2,9 +2,13 @@
 
 use std::io;
 
+mod copy;
 mod pipe;
 mod stdio;
 
+pub use copy::{
+    bytes_moved, copy, copy_bidirectional, generic, take, Duplex, Generic, Sink, Source, Take,
+};
 pub use pipe::{pipe, PipeReader, PipeWriter};
 pub use stdio::{stderr, stdin, stdout, Stderr, Stdin, Stdout};
 
@@ -20,7 +24,7 @@ pub use stdio::{stderr, stdin, stdout, Stderr, Stdin, Stdout};
 /// assert!(!netpoll::io::is_closed(&io::Error::from(io::ErrorKind::NotFound)));
 /// ```
 pub fn is_closed(err: &io::Error) -> bool {
-    crate::poll::is_closed(err)
+    crate::poll::is_closed(copy::unwrap_partial(err))
 }
 
 /// Whether `err` comes from a deadline that passed. Such errors also have
@@ -35,5 +39,5 @@ pub fn is_closed(err: &io::Error) -> bool {
 /// assert!(!netpoll::io::is_deadline(&io::Error::from(io::ErrorKind::TimedOut)));
 /// ```
 pub fn is_deadline(err: &io::Error) -> bool {
-    crate::poll::is_deadline(err)
+    crate::poll::is_deadline(copy::unwrap_partial(err))
 }

@@ -104,6 +104,9 @@ macro_rules! has_fd {
             fn into_fd(self) -> io::Result<OwnedFd> {
                 self.io.into_owned()
             }
+            fn shared(&self) -> Option<&std::sync::Arc<Fd>> {
+                Some(self.io.shared())
+            }
         }
     )*};
 }

@@ -52,6 +52,9 @@ macro_rules! stdio {
             fn into_fd(self) -> io::Result<OwnedFd> {
                 self.io.into_owned()
             }
+            fn shared(&self) -> Option<&std::sync::Arc<Fd>> {
+                Some(self.io.shared())
+            }
         }
 
         fd_methods!($name, $setup);

@@ -312,6 +312,10 @@ pub(crate) trait HasFd {
     fn fd(&self) -> &Fd;
     /// Hands the fd over, open.
     fn into_fd(self) -> io::Result<OwnedFd>;
+    /// The fd as shared with pool threads, for types that do blocking I/O.
+    fn shared(&self) -> Option<&Arc<Fd>> {
+        None
+    }
 }
 
 /// What owns the fd until it is closed.
@@ -345,9 +349,16 @@ fn dir_of(side: Side) -> Dir {
 
 /// A reference on the fd lock (with `side`'s lock if `Some`), dropped when
 /// the operation leaves, however it leaves.
-struct Held<'a> {
+pub(crate) struct Held<'a> {
     fd: &'a Fd,
     side: Option<Side>,
+}
+
+impl Held<'_> {
+    /// The fd, open for as long as this guard lives.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.borrow(self)
+    }
 }
 
 impl Drop for Held<'_> {
@@ -361,6 +372,13 @@ impl Drop for Held<'_> {
 }
 
 impl Fd {
+    /// Takes `side`'s lock (waiting in line) and holds it for as long as
+    /// the guard lives, for operations that span several syscalls on two
+    /// fds (the copy engine).
+    pub(crate) async fn lock_for(&self, side: Side) -> io::Result<Held<'_>> {
+        self.lock(side).await
+    }
+
     /// Takes `side`'s lock for an operation that runs on another thread
     /// (the blocking pool): the guard keeps the fd open, however long the
     /// syscall takes and even if the task that started it goes away.

@@ -359,7 +359,7 @@ impl Child {
             }
             Ok::<_, io::Error>(v)
         };
-        let (stdout, stderr) = join(read_out, read_err).await;
+        let (stdout, stderr) = crate::task::join(read_out, read_err).await;
         let status = self.wait().await?;
         Ok(Output {
             status,
@@ -398,31 +398,4 @@ impl std::fmt::Debug for Child {
             .field("status", &self.status)
             .finish()
     }
-}
-
-/// Runs two futures together on this task.
-async fn join<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(|cx| {
-        if ra.is_none() {
-            if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        if ra.is_some() && rb.is_some() {
-            std::task::Poll::Ready((ra.take().unwrap(), rb.take().unwrap()))
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }

@@ -29,6 +29,9 @@ macro_rules! child_pipe {
             fn into_fd(self) -> io::Result<OwnedFd> {
                 self.io.into_owned()
             }
+            fn shared(&self) -> Option<&std::sync::Arc<Fd>> {
+                Some(self.io.shared())
+            }
         }
 
         fd_methods!($name, concat!("# netpoll::runtime::Runtime::new()?.block_on(async {

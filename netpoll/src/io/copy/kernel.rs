@@ -1,0 +1,251 @@
+//! The kernel paths of `io::copy` on Linux: copy_file_range, sendfile and
+//! splice (Go: os/zero_copy_linux.go, internal/poll/splice_linux.go and
+//! sendfile_linux.go; std: sys/pal/unix/kernel_copy.rs).
+
+use super::traits::End;
+use crate::fs::fdio::blocking;
+use crate::loom_shim::LockExt;
+use crate::metrics;
+use crate::poll::fd::Fd;
+use crate::poll::fdlock::Side;
+use rustix::fs::FileType;
+use rustix::io::Errno;
+use rustix::pipe::SpliceFlags;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+/// How a kernel path ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Done {
+    /// End of the source, or its limit reached.
+    Complete,
+    /// The kernel declined (before moving anything, or this pairing has
+    /// no kernel path): the buffered loop takes over.
+    Fallback,
+}
+
+/// The most one copy_file_range or sendfile call asks for (Go's maxCopyFileRangeRound
+/// and maxSendfileSize are about this).
+const ROUND: usize = 1 << 30;
+/// The size of the pipes splice goes through (Go: 1 MiB too).
+const PIPE_SIZE: usize = 1 << 20;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    File { append: bool },
+    Pipe,
+    Socket,
+    Other,
+}
+
+fn kind(fd: &Fd) -> io::Result<(Kind, (u64, u64))> {
+    fd.with(|b| {
+        let st = rustix::fs::fstat(b)?;
+        let kind = match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => Kind::File {
+                append: rustix::fs::fcntl_getfl(b)?.contains(rustix::fs::OFlags::APPEND),
+            },
+            FileType::Fifo => Kind::Pipe,
+            FileType::Socket => Kind::Socket,
+            _ => Kind::Other,
+        };
+        Ok((kind, (st.st_dev as u64, st.st_ino as u64)))
+    })
+}
+
+/// Copies from `src` to `dst` by the kernel path the pair allows, at most
+/// `limit` bytes. Returns the bytes moved, with how it ended.
+pub(crate) async fn copy(src: End<'_>, dst: End<'_>, limit: Option<u64>) -> (u64, io::Result<Done>) {
+    let ((sk, sid), (dk, did)) = match (kind(src.fd), kind(dst.fd)) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => return (0, Err(e)),
+    };
+    if sid == did {
+        // The same file (or pipe) on both ends: only the buffer keeps
+        // Go's and std's results.
+        return (0, Ok(Done::Fallback));
+    }
+    let mut moved = 0;
+    let res = match (sk, dk) {
+        (Kind::File { .. }, Kind::File { append: false }) => {
+            copy_file_range(&src, &dst, limit, &mut moved).await
+        }
+        (Kind::File { .. }, Kind::Socket | Kind::Pipe) => sendfile(&src, &dst, limit, &mut moved).await,
+        (Kind::Socket | Kind::Pipe, Kind::Socket | Kind::Pipe | Kind::File { append: false })
+            if src.fd.is_pollable() =>
+        {
+            splice(&src, &dst, limit, &mut moved).await
+        }
+        _ => Ok(Done::Fallback),
+    };
+    (moved, res)
+}
+
+/// The bytes still allowed, capped at one round.
+fn round(limit: Option<u64>, moved: u64, cap: usize) -> usize {
+    limit.map_or(cap, |l| (l - moved).min(cap as u64) as usize)
+}
+
+/// Errors that mean "no kernel path here" when nothing has moved yet.
+fn declined(e: Errno) -> bool {
+    [Errno::XDEV, Errno::INVAL, Errno::NOSYS, Errno::OPNOTSUPP, Errno::PERM, Errno::IO]
+        .contains(&e)
+}
+
+fn count(counter: &AtomicU64, n: usize) {
+    metrics::add(counter, n as u64);
+}
+
+/// File to file on the blocking pool, both locked for the whole copy.
+async fn copy_file_range(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut u64) -> io::Result<Done> {
+    let (Some(s), Some(d)) = (src.shared, dst.shared) else {
+        return Ok(Done::Fallback);
+    };
+    let (s, d) = (s.lock_owned(Side::Read).await?, d.lock_owned(Side::Write).await?);
+    let (n, res) = blocking(move || {
+        let mut moved = 0u64;
+        let res = loop {
+            let want = round(limit, moved, ROUND);
+            if want == 0 {
+                break Ok(Done::Complete);
+            }
+            match rustix::fs::copy_file_range(s.fd(), None, d.fd(), None, want) {
+                // Size-0 files of procfs and sysfs say 0 at once: read them.
+                Ok(0) if moved == 0 => break Ok(Done::Fallback),
+                Ok(0) => break Ok(Done::Complete),
+                Ok(n) => {
+                    moved += n as u64;
+                    count(&metrics::COPY_FILE_RANGE_BYTES, n);
+                }
+                Err(Errno::INTR) => {}
+                Err(e) if moved == 0 && declined(e) => break Ok(Done::Fallback),
+                Err(e) => break Err(io::Error::from(e)),
+            }
+        };
+        Ok((moved, res))
+    })
+    .await?;
+    *moved += n;
+    res
+}
+
+/// File to socket or pipe: sendfile, waiting for room on EAGAIN.
+async fn sendfile(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut u64) -> io::Result<Done> {
+    if !dst.fd.is_pollable() {
+        return Ok(Done::Fallback);
+    }
+    let s = src.fd.lock_for(Side::Read).await?;
+    loop {
+        let want = round(limit, *moved, ROUND);
+        if want == 0 {
+            return Ok(Done::Complete);
+        }
+        let first = *moved == 0;
+        let sent = dst
+            .fd
+            .io(Side::Write, |out| match rustix::fs::sendfile(out, s.fd(), None, want) {
+                Ok(n) => Ok(Some(n)),
+                Err(e) if first && declined(e) => Ok(None),
+                Err(e) => Err(e.into()),
+            })
+            .await?;
+        match sent {
+            None => return Ok(Done::Fallback),
+            Some(0) => return Ok(Done::Complete),
+            Some(n) => {
+                *moved += n as u64;
+                count(&metrics::SENDFILE_BYTES, n);
+            }
+        }
+    }
+}
+
+/// Socket or pipe to socket, pipe or file: splice into a pooled pipe, then
+/// out of it.
+async fn splice(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut u64) -> io::Result<Done> {
+    let pipe = Pipe::get()?;
+    let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
+    loop {
+        let want = round(limit, *moved, PIPE_SIZE);
+        if want == 0 {
+            pipe.put();
+            return Ok(Done::Complete);
+        }
+        let first = *moved == 0;
+        let got = src
+            .fd
+            .io(Side::Read, |s| match rustix::pipe::splice(s, None, &pipe.w, None, want, flags) {
+                Ok(n) => Ok(Some(n)),
+                Err(e) if first && declined(e) => Ok(None),
+                Err(e) => Err(e.into()),
+            })
+            .await?;
+        let mut left = match got {
+            None => {
+                pipe.put();
+                return Ok(Done::Fallback);
+            }
+            Some(0) => {
+                pipe.put();
+                return Ok(Done::Complete);
+            }
+            Some(n) => n,
+        };
+        // Out of the pipe; if this fails the pipe keeps bytes and is
+        // dropped rather than pooled.
+        while left > 0 {
+            let n = if dst.fd.is_pollable() {
+                dst.fd
+                    .io(Side::Write, |d| Ok(rustix::pipe::splice(&pipe.r, None, d, None, left, flags)?))
+                    .await?
+            } else {
+                // A regular file: the write goes to the page cache, as
+                // Go's splice into a file does on the goroutine's thread.
+                let d = dst.fd.lock_for(Side::Write).await?;
+                splice_blocking(pipe.r.as_fd(), d.fd(), left)?
+            };
+            left -= n;
+            *moved += n as u64;
+            count(&metrics::SPLICE_BYTES, n);
+        }
+    }
+}
+
+fn splice_blocking(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    loop {
+        match rustix::pipe::splice(from, None, to, None, len, SpliceFlags::MOVE) {
+            Err(Errno::INTR) => {}
+            done => return Ok(done?),
+        }
+    }
+}
+
+/// A pipe for splice, from a process-wide pool (Go: splicePipePool).
+struct Pipe {
+    r: OwnedFd,
+    w: OwnedFd,
+}
+
+static POOL: Mutex<Vec<Pipe>> = Mutex::new(Vec::new());
+
+impl Pipe {
+    fn get() -> io::Result<Pipe> {
+        if let Some(p) = POOL.locked().pop() {
+            return Ok(p);
+        }
+        let (r, w) = crate::sys::pipe::nonblocking_pipe()?;
+        // A bigger pipe means fewer round trips; the default is 64 KiB.
+        let _ = rustix::pipe::fcntl_setpipe_size(&w, PIPE_SIZE);
+        Ok(Pipe { r, w })
+    }
+
+    /// Back to the pool (only ever called when it is empty).
+    fn put(self) {
+        let mut pool = POOL.locked();
+        if pool.len() < 64 {
+            pool.push(self);
+        }
+    }
+}
