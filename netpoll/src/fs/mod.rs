@@ -18,11 +18,13 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod copy;
 pub(crate) mod fdio;
 mod file;
 mod ops;
 mod read_dir;
 
+pub use copy::copy;
 pub use file::{File, OpenOptions};
 pub use ops::*;
 pub use read_dir::{read_dir, DirEntry, ReadDir};

@@ -356,6 +356,7 @@ pub(crate) struct Held<'a> {
 
 impl Held<'_> {
     /// The fd, open for as long as this guard lives.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // The kernel copy paths are Linux-only.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.borrow(self)
     }
@@ -375,6 +376,7 @@ impl Fd {
     /// Takes `side`'s lock (waiting in line) and holds it for as long as
     /// the guard lives, for operations that span several syscalls on two
     /// fds (the copy engine).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // The kernel copy paths are Linux-only.
     pub(crate) async fn lock_for(&self, side: Side) -> io::Result<Held<'_>> {
         self.lock(side).await
     }

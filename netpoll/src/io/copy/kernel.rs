@@ -57,7 +57,11 @@ fn kind(fd: &Fd) -> io::Result<(Kind, (u64, u64))> {
 
 /// Copies from `src` to `dst` by the kernel path the pair allows, at most
 /// `limit` bytes. Returns the bytes moved, with how it ended.
-pub(crate) async fn copy(src: End<'_>, dst: End<'_>, limit: Option<u64>) -> (u64, io::Result<Done>) {
+pub(crate) async fn copy(
+    src: End<'_>,
+    dst: End<'_>,
+    limit: Option<u64>,
+) -> (u64, io::Result<Done>) {
     let ((sk, sid), (dk, did)) = match (kind(src.fd), kind(dst.fd)) {
         (Ok(s), Ok(d)) => (s, d),
         (Err(e), _) | (_, Err(e)) => return (0, Err(e)),
@@ -72,7 +76,9 @@ pub(crate) async fn copy(src: End<'_>, dst: End<'_>, limit: Option<u64>) -> (u64
         (Kind::File { .. }, Kind::File { append: false }) => {
             copy_file_range(&src, &dst, limit, &mut moved).await
         }
-        (Kind::File { .. }, Kind::Socket | Kind::Pipe) => sendfile(&src, &dst, limit, &mut moved).await,
+        (Kind::File { .. }, Kind::Socket | Kind::Pipe) => {
+            sendfile(&src, &dst, limit, &mut moved).await
+        }
         (Kind::Socket | Kind::Pipe, Kind::Socket | Kind::Pipe | Kind::File { append: false })
             if src.fd.is_pollable() =>
         {
@@ -90,8 +96,15 @@ fn round(limit: Option<u64>, moved: u64, cap: usize) -> usize {
 
 /// Errors that mean "no kernel path here" when nothing has moved yet.
 fn declined(e: Errno) -> bool {
-    [Errno::XDEV, Errno::INVAL, Errno::NOSYS, Errno::OPNOTSUPP, Errno::PERM, Errno::IO]
-        .contains(&e)
+    [
+        Errno::XDEV,
+        Errno::INVAL,
+        Errno::NOSYS,
+        Errno::OPNOTSUPP,
+        Errno::PERM,
+        Errno::IO,
+    ]
+    .contains(&e)
 }
 
 fn count(counter: &AtomicU64, n: usize) {
@@ -99,11 +112,19 @@ fn count(counter: &AtomicU64, n: usize) {
 }
 
 /// File to file on the blocking pool, both locked for the whole copy.
-async fn copy_file_range(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut u64) -> io::Result<Done> {
+async fn copy_file_range(
+    src: &End<'_>,
+    dst: &End<'_>,
+    limit: Option<u64>,
+    moved: &mut u64,
+) -> io::Result<Done> {
     let (Some(s), Some(d)) = (src.shared, dst.shared) else {
         return Ok(Done::Fallback);
     };
-    let (s, d) = (s.lock_owned(Side::Read).await?, d.lock_owned(Side::Write).await?);
+    let (s, d) = (
+        s.lock_owned(Side::Read).await?,
+        d.lock_owned(Side::Write).await?,
+    );
     let (n, res) = blocking(move || {
         let mut moved = 0u64;
         let res = loop {
@@ -132,7 +153,12 @@ async fn copy_file_range(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved
 }
 
 /// File to socket or pipe: sendfile, waiting for room on EAGAIN.
-async fn sendfile(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut u64) -> io::Result<Done> {
+async fn sendfile(
+    src: &End<'_>,
+    dst: &End<'_>,
+    limit: Option<u64>,
+    moved: &mut u64,
+) -> io::Result<Done> {
     if !dst.fd.is_pollable() {
         return Ok(Done::Fallback);
     }
@@ -145,10 +171,12 @@ async fn sendfile(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut 
         let first = *moved == 0;
         let sent = dst
             .fd
-            .io(Side::Write, |out| match rustix::fs::sendfile(out, s.fd(), None, want) {
-                Ok(n) => Ok(Some(n)),
-                Err(e) if first && declined(e) => Ok(None),
-                Err(e) => Err(e.into()),
+            .io(Side::Write, |out| {
+                match rustix::fs::sendfile(out, s.fd(), None, want) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(e) if first && declined(e) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
             })
             .await?;
         match sent {
@@ -164,7 +192,12 @@ async fn sendfile(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut 
 
 /// Socket or pipe to socket, pipe or file: splice into a pooled pipe, then
 /// out of it.
-async fn splice(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut u64) -> io::Result<Done> {
+async fn splice(
+    src: &End<'_>,
+    dst: &End<'_>,
+    limit: Option<u64>,
+    moved: &mut u64,
+) -> io::Result<Done> {
     let pipe = Pipe::get()?;
     let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
     loop {
@@ -176,10 +209,12 @@ async fn splice(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut u6
         let first = *moved == 0;
         let got = src
             .fd
-            .io(Side::Read, |s| match rustix::pipe::splice(s, None, &pipe.w, None, want, flags) {
-                Ok(n) => Ok(Some(n)),
-                Err(e) if first && declined(e) => Ok(None),
-                Err(e) => Err(e.into()),
+            .io(Side::Read, |s| {
+                match rustix::pipe::splice(s, None, &pipe.w, None, want, flags) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(e) if first && declined(e) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
             })
             .await?;
         let mut left = match got {
@@ -198,7 +233,9 @@ async fn splice(src: &End<'_>, dst: &End<'_>, limit: Option<u64>, moved: &mut u6
         while left > 0 {
             let n = if dst.fd.is_pollable() {
                 dst.fd
-                    .io(Side::Write, |d| Ok(rustix::pipe::splice(&pipe.r, None, d, None, left, flags)?))
+                    .io(Side::Write, |d| {
+                        Ok(rustix::pipe::splice(&pipe.r, None, d, None, left, flags)?)
+                    })
                     .await?
             } else {
                 // A regular file: the write goes to the page cache, as

@@ -107,9 +107,9 @@ where
 {
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        let want = reader
-            .limit()
-            .map_or(buf.len(), |l| buf.len().min(l.try_into().unwrap_or(usize::MAX)));
+        let want = reader.limit().map_or(buf.len(), |l| {
+            buf.len().min(l.try_into().unwrap_or(usize::MAX))
+        });
         if want == 0 {
             return Ok(());
         }
@@ -186,7 +186,11 @@ struct PartialCopy {
 
 impl fmt::Display for PartialCopy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (after {} bytes were copied)", self.source, self.moved)
+        write!(
+            f,
+            "{} (after {} bytes were copied)",
+            self.source, self.moved
+        )
     }
 }
 

@@ -43,6 +43,7 @@ pub trait Sink: sealed::Sink {}
 pub trait Duplex: sealed::Duplex {}
 
 /// An fd-backed end, as the kernel paths see it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // The kernel copy paths are Linux-only.
 pub struct End<'a> {
     pub(crate) fd: &'a Fd,
     /// The shared fd of a file, which a pool thread can hold.
@@ -64,12 +65,18 @@ pub(crate) mod sealed {
         /// `n` bytes were copied.
         fn consume(&mut self, _n: u64) {}
         /// Reads into `buf`.
-        fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+        fn read<'a>(
+            &'a mut self,
+            buf: &'a mut [u8],
+        ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
     }
 
     pub trait Sink {
         fn end(&self) -> Option<End<'_>>;
-        fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a;
+        fn write_all<'a>(
+            &'a mut self,
+            buf: &'a [u8],
+        ) -> impl Future<Output = io::Result<()>> + Send + 'a;
     }
 
     pub trait Duplex {
@@ -141,8 +148,51 @@ use crate::io::{PipeReader, PipeWriter};
 use crate::net::{TcpStream, UnixStream};
 use crate::process::{ChildStderr, ChildStdin, ChildStdout};
 
-source!(TcpStream, UnixStream, File, PipeReader, ChildStdout, ChildStderr);
+source!(
+    TcpStream,
+    UnixStream,
+    File,
+    PipeReader,
+    ChildStdout,
+    ChildStderr
+);
 sink!(TcpStream, UnixStream, File, PipeWriter, ChildStdin);
+
+impl<S: Source + ?Sized> Source for &mut S {}
+impl<S: Source + ?Sized> sealed::Source for &mut S {
+    fn end(&self) -> Option<End<'_>> {
+        (**self).end()
+    }
+
+    fn limit(&self) -> Option<u64> {
+        (**self).limit()
+    }
+
+    fn consume(&mut self, n: u64) {
+        (**self).consume(n)
+    }
+
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        (**self).read(buf)
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for &mut S {}
+impl<S: Sink + ?Sized> sealed::Sink for &mut S {
+    fn end(&self) -> Option<End<'_>> {
+        (**self).end()
+    }
+
+    fn write_all<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        (**self).write_all(buf)
+    }
+}
 
 macro_rules! duplex {
     ($($t:ty),*) => {$(
@@ -188,7 +238,10 @@ pub struct Take<S> {
 
 /// Limits `source` to `n` bytes; see [`Take`].
 pub fn take<S: Source>(source: S, n: u64) -> Take<S> {
-    Take { inner: source, limit: n }
+    Take {
+        inner: source,
+        limit: n,
+    }
 }
 
 impl<S> Take<S> {
@@ -218,7 +271,10 @@ impl<S: Source> sealed::Source for Take<S> {
         self.inner.consume(n);
     }
 
-    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
         let max = buf.len().min(self.limit.try_into().unwrap_or(usize::MAX));
         self.inner.read(&mut buf[..max])
     }
@@ -257,7 +313,10 @@ impl<T: futures_io::AsyncRead + Unpin + Send> sealed::Source for Generic<T> {
         None
     }
 
-    fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
         poll_fn(move |cx| Pin::new(&mut self.0).poll_read(cx, buf))
     }
 }
@@ -268,7 +327,10 @@ impl<T: futures_io::AsyncWrite + Unpin + Send> sealed::Sink for Generic<T> {
         None
     }
 
-    fn write_all<'a>(&'a mut self, mut buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a {
+    fn write_all<'a>(
+        &'a mut self,
+        mut buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
         poll_fn(move |cx| {
             while !buf.is_empty() {
                 match std::task::ready!(Pin::new(&mut self.0).poll_write(cx, buf))? {

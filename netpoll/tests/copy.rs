@@ -1,0 +1,443 @@
+//! io::copy across a matrix of sources and destinations: the bytes match a
+//! plain copy, the expected kernel path ran (by the metrics), limits are
+//! exact, and no fd leaks. The poller backend comes from NETPOLL_POLLER.
+
+mod common;
+
+use common::{fd_count, serial};
+use netpoll::fs::{File, OpenOptions};
+use netpoll::io::{copy, take};
+use netpoll::net::{TcpListener, TcpStream, UnixStream};
+use netpoll::process::Command;
+use netpoll::runtime::Builder;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Src {
+    File,
+    Proc,
+    Pipe,
+    Tcp,
+    Unix,
+    Child,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Dst {
+    File,
+    Append,
+    Same,
+    Pipe,
+    Tcp,
+    Unix,
+    Child,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Path_ {
+    CopyFileRange,
+    Sendfile,
+    Splice,
+    Generic,
+}
+
+fn expected(src: Src, dst: Dst) -> Path_ {
+    use Dst as D;
+    use Src as S;
+    match (src, dst) {
+        (_, D::Append) | (_, D::Same) | (S::Proc, _) => Path_::Generic,
+        (S::File, D::File) => Path_::CopyFileRange,
+        (S::File, _) => Path_::Sendfile,
+        (_, _) => Path_::Splice,
+    }
+}
+
+fn moved_by(path: Path_, m: &netpoll::metrics::Metrics) -> u64 {
+    match path {
+        Path_::CopyFileRange => m.copy_file_range_bytes,
+        Path_::Sendfile => m.sendfile_bytes,
+        Path_::Splice => m.splice_bytes,
+        Path_::Generic => m.generic_copy_bytes,
+    }
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    (c, l.accept().await.unwrap().0)
+}
+
+/// Reads `$r` to the end.
+macro_rules! collect {
+    ($r:expr) => {{
+        let mut out = Vec::new();
+        let mut buf = vec![0; 1 << 16];
+        loop {
+            match $r.read(&mut buf).await.unwrap() {
+                0 => break out,
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }};
+}
+
+/// Feeds `bytes` into a stream-like source end from a task, then ends it.
+macro_rules! feed {
+    ($w:expr, $bytes:expr, $end:expr) => {{
+        let (w, bytes) = ($w, $bytes);
+        netpoll::spawn(async move {
+            w.write_all(&bytes).await.unwrap();
+            $end(w);
+        })
+    }};
+}
+
+/// Binds `$s` to a source of `$kind` holding `$bytes`, and runs `$body`.
+macro_rules! with_source {
+    ($kind:expr, $bytes:expr, $dir:expr, |$s:ident| $body:expr) => {
+        match $kind {
+            Src::File | Src::Proc => {
+                let path = if $kind == Src::Proc {
+                    PathBuf::from("/proc/self/cmdline")
+                } else {
+                    let p = $dir.join("src");
+                    std::fs::write(&p, &$bytes).unwrap();
+                    p
+                };
+                let mut $s = File::open(&path).await.unwrap();
+                $body
+            }
+            Src::Pipe => {
+                let (r, w) = netpoll::io::pipe().unwrap();
+                let _f = feed!(w, $bytes.clone(), |w: netpoll::io::PipeWriter| drop(w));
+                let mut $s = r;
+                $body
+            }
+            Src::Tcp => {
+                let (r, w) = tcp_pair().await;
+                let _f = feed!(w, $bytes.clone(), |w: TcpStream| w
+                    .shutdown(std::net::Shutdown::Write)
+                    .unwrap());
+                let mut $s = r;
+                $body
+            }
+            Src::Unix => {
+                let (r, w) = UnixStream::pair().unwrap();
+                let _f = feed!(w, $bytes.clone(), |w: UnixStream| w
+                    .shutdown(std::net::Shutdown::Write)
+                    .unwrap());
+                let mut $s = r;
+                $body
+            }
+            Src::Child => {
+                let mut cat = Command::new("cat")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let _f = feed!(cat.stdin.take().unwrap(), $bytes.clone(), drop);
+                let mut $s = cat.stdout.take().unwrap();
+                let out = $body;
+                cat.wait().await.unwrap();
+                out
+            }
+        }
+    };
+}
+
+/// Binds `$d` to a destination of `$kind`, runs `$copy`, and returns what
+/// arrived (after the prefix an append file held).
+macro_rules! with_dest {
+    ($kind:expr, $dir:expr, |$d:ident| $copy:expr) => {
+        match $kind {
+            Dst::File | Dst::Append | Dst::Same => {
+                let path = match $kind {
+                    Dst::Same => $dir.join("src"),
+                    _ => $dir.join("dst"),
+                };
+                let prefix: &[u8] = if $kind == Dst::Append { b"prefix" } else { b"" };
+                if $kind != Dst::Same {
+                    std::fs::write(&path, prefix).unwrap();
+                }
+                let mut $d = OpenOptions::new()
+                    .write(true)
+                    .append($kind == Dst::Append)
+                    .open(&path)
+                    .await
+                    .unwrap();
+                let n = $copy;
+                drop($d);
+                let got = std::fs::read(&path).unwrap();
+                assert!(got.starts_with(prefix));
+                (n, got[prefix.len()..].to_vec())
+            }
+            Dst::Pipe => {
+                let (r, w) = netpoll::io::pipe().unwrap();
+                let reader = netpoll::spawn(async move { collect!(r) });
+                let mut $d = w;
+                let n = $copy;
+                drop($d);
+                (n, reader.await.unwrap())
+            }
+            Dst::Tcp => {
+                let (w, r) = tcp_pair().await;
+                let reader = netpoll::spawn(async move { collect!(r) });
+                let mut $d = w;
+                let n = $copy;
+                drop($d);
+                (n, reader.await.unwrap())
+            }
+            Dst::Unix => {
+                let (w, r) = UnixStream::pair().unwrap();
+                let reader = netpoll::spawn(async move { collect!(r) });
+                let mut $d = w;
+                let n = $copy;
+                drop($d);
+                (n, reader.await.unwrap())
+            }
+            Dst::Child => {
+                let mut cat = Command::new("cat")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let out = cat.stdout.take().unwrap();
+                let reader = netpoll::spawn(async move { collect!(out) });
+                let mut $d = cat.stdin.take().unwrap();
+                let n = $copy;
+                drop($d);
+                cat.wait().await.unwrap();
+                (n, reader.await.unwrap())
+            }
+        }
+    };
+}
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("netpoll-copy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
+
+const SRCS: [Src; 6] = [
+    Src::File,
+    Src::Proc,
+    Src::Pipe,
+    Src::Tcp,
+    Src::Unix,
+    Src::Child,
+];
+const DSTS: [Dst; 7] = [
+    Dst::File,
+    Dst::Append,
+    Dst::Same,
+    Dst::Pipe,
+    Dst::Tcp,
+    Dst::Unix,
+    Dst::Child,
+];
+
+#[test]
+fn the_matrix() {
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let dir = scratch();
+    let before_fds = fd_count();
+    rt.block_on(async {
+        for src in SRCS {
+            for dst in DSTS {
+                // Only a file can be copied into itself.
+                if dst == Dst::Same && src != Src::File {
+                    continue;
+                }
+                for (len, limit) in [
+                    (0, None),
+                    (1, None),
+                    (65537, None),
+                    (65537, Some(40000u64)),
+                    (8 << 20, None),
+                ] {
+                    cell(src, dst, len, limit, &dir).await;
+                }
+            }
+        }
+    });
+    assert_eq!(fd_count(), before_fds, "fds leaked");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+async fn cell(src: Src, dst: Dst, len: usize, limit: Option<u64>, dir: &Path) {
+    let name = format!("{src:?}->{dst:?} len {len} limit {limit:?}");
+    let bytes = data(len);
+    let source_bytes = if src == Src::Proc {
+        std::fs::read("/proc/self/cmdline").unwrap()
+    } else {
+        bytes.clone()
+    };
+    let before = netpoll::metrics::snapshot();
+    let (n, got) = with_source!(src, bytes, dir, |s| {
+        with_dest!(dst, dir, |d| {
+            match limit {
+                None => copy(&mut s, &mut d).await.unwrap(),
+                Some(l) => {
+                    let mut t = take(&mut s, l);
+                    let n = copy(&mut t, &mut d).await.unwrap();
+                    assert_eq!(t.remaining(), l.saturating_sub(n), "{name}: limit");
+                    n
+                }
+            }
+        })
+    });
+    let after = netpoll::metrics::snapshot();
+    let want: &[u8] = if dst == Dst::Same {
+        &source_bytes
+    } else {
+        &source_bytes[..limit.map_or(source_bytes.len(), |l| (l as usize).min(source_bytes.len()))]
+    };
+    if dst != Dst::Same {
+        assert_eq!(n as usize, want.len(), "{name}: count");
+    }
+    assert!(
+        got == want,
+        "{name}: bytes differ ({} vs {})",
+        got.len(),
+        want.len()
+    );
+    if std::env::var_os("NETPOLL_COPY_TRACE").is_some() {
+        eprintln!(
+            "{name}: n={n} cfr={} sendfile={} splice={} generic={}",
+            after.copy_file_range_bytes - before.copy_file_range_bytes,
+            after.sendfile_bytes - before.sendfile_bytes,
+            after.splice_bytes - before.splice_bytes,
+            after.generic_copy_bytes - before.generic_copy_bytes
+        );
+    }
+    if n > 0 {
+        let path = expected(src, dst);
+        let by_path = moved_by(path, &after) - moved_by(path, &before);
+        // File to file may be declined by the file system (overlayfs,
+        // older kernels across mounts); Go falls back the same way.
+        let declined = path == Path_::CopyFileRange
+            && after.generic_copy_bytes - before.generic_copy_bytes == n;
+        assert!(
+            by_path == n || declined,
+            "{name}: expected {path:?} to move {n} bytes, it moved {by_path}"
+        );
+    }
+}
+
+#[test]
+fn a_peer_closing_mid_copy_is_an_error_not_a_hang() {
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut src, feeder) = tcp_pair().await;
+        let (mut dst, reader) = tcp_pair().await;
+        // The source never ends; the reader takes 1 MiB and closes.
+        netpoll::spawn(async move {
+            let chunk = vec![1u8; 1 << 16];
+            while feeder.write_all(&chunk).await.is_ok() {}
+        });
+        netpoll::spawn(async move {
+            let mut buf = vec![0; 1 << 16];
+            let mut got = 0;
+            while got < 1 << 20 {
+                got += reader.read(&mut buf).await.unwrap();
+            }
+            drop(reader);
+        });
+        let res =
+            netpoll::time::timeout(std::time::Duration::from_secs(10), copy(&mut src, &mut dst))
+                .await
+                .expect("copy hung after the peer closed");
+        let err = res.unwrap_err();
+        assert!(netpoll::io::bytes_moved(&err) >= 1 << 20, "{err}");
+    });
+}
+
+#[test]
+fn close_interrupts_a_copy_in_progress() {
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (src, _feeder) = tcp_pair().await;
+        let (dst, _reader) = tcp_pair().await;
+        let src = std::sync::Arc::new(src);
+        let s = src.clone();
+        let job = netpoll::spawn(async move {
+            let mut r = &*s;
+            let mut w = &dst;
+            copy(&mut r, &mut w).await
+        });
+        netpoll::time::sleep(std::time::Duration::from_millis(20)).await;
+        src.close().unwrap();
+        let err = job.await.unwrap().unwrap_err();
+        assert!(netpoll::io::is_closed(&err), "{err}");
+    });
+}
+
+#[test]
+fn a_proxy_with_half_close() {
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, proxy_a) = tcp_pair().await;
+        let (proxy_b, server) = tcp_pair().await;
+        let relay =
+            netpoll::spawn(
+                async move { netpoll::io::copy_bidirectional(&proxy_a, &proxy_b).await },
+            );
+        let up = data(3 << 20);
+        let expect = up.clone();
+        let server_task = netpoll::spawn(async move {
+            let got = collect!(server);
+            server.write_all(b"reply").await.unwrap();
+            server.shutdown(std::net::Shutdown::Write).unwrap();
+            got
+        });
+        client.write_all(&up).await.unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let back = collect!(client);
+        assert_eq!(back, b"reply");
+        assert!(server_task.await.unwrap() == expect);
+        assert_eq!(relay.await.unwrap().unwrap(), (3 << 20, 5));
+    });
+}
+
+#[test]
+fn fs_copy_keeps_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = serial();
+    let rt = Builder::new_current_thread().build().unwrap();
+    let dir = scratch();
+    rt.block_on(async {
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::write(&a, data(100_000)).unwrap();
+        std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(netpoll::fs::copy(&a, &b).await.unwrap(), 100_000);
+        assert_eq!(std::fs::read(&b).unwrap(), data(100_000));
+        assert_eq!(
+            std::fs::metadata(&b).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
