@@ -16,7 +16,10 @@ use std::process::Stdio;
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Src {
     File,
+    /// A file on tmpfs (/dev/shm), where copy_file_range works too.
+    Shm,
     Proc,
+    Fifo,
     Pipe,
     Tcp,
     Unix,
@@ -47,8 +50,8 @@ fn expected(src: Src, dst: Dst) -> Path_ {
     use Src as S;
     match (src, dst) {
         (_, D::Append) | (_, D::Same) | (S::Proc, _) => Path_::Generic,
-        (S::File, D::File) => Path_::CopyFileRange,
-        (S::File, _) => Path_::Sendfile,
+        (S::File | S::Shm, D::File) => Path_::CopyFileRange,
+        (S::File | S::Shm, _) => Path_::Sendfile,
         (_, _) => Path_::Splice,
     }
 }
@@ -101,15 +104,43 @@ macro_rules! feed {
 macro_rules! with_source {
     ($kind:expr, $bytes:expr, $dir:expr, |$s:ident| $body:expr) => {
         match $kind {
-            Src::File | Src::Proc => {
-                let path = if $kind == Src::Proc {
-                    PathBuf::from("/proc/self/cmdline")
-                } else {
-                    let p = $dir.join("src");
-                    std::fs::write(&p, &$bytes).unwrap();
-                    p
+            Src::File | Src::Shm | Src::Proc => {
+                let path = match $kind {
+                    Src::Proc => PathBuf::from("/proc/self/cmdline"),
+                    Src::Shm => {
+                        let p = shm_dir().join(format!("netpoll-copy-{}", std::process::id()));
+                        std::fs::write(&p, &$bytes).unwrap();
+                        p
+                    }
+                    _ => {
+                        let p = $dir.join("src");
+                        std::fs::write(&p, &$bytes).unwrap();
+                        p
+                    }
                 };
                 let mut $s = File::open(&path).await.unwrap();
+                $body
+            }
+            Src::Fifo => {
+                let path = $dir.join("fifo");
+                let _ = std::fs::remove_file(&path);
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &path,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o600),
+                    0,
+                )
+                .unwrap();
+                let r = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+                    .open(&path)
+                    .await
+                    .unwrap();
+                let w = OpenOptions::new().write(true).open(&path).await.unwrap();
+                let _f = feed!(w, $bytes.clone(), drop);
+                let mut $s = r;
                 $body
             }
             Src::Pipe => {
@@ -225,14 +256,26 @@ fn scratch() -> PathBuf {
     dir
 }
 
-const SRCS: [Src; 6] = [
+const SRCS: [Src; 8] = [
     Src::File,
+    Src::Shm,
     Src::Proc,
+    Src::Fifo,
     Src::Pipe,
     Src::Tcp,
     Src::Unix,
     Src::Child,
 ];
+
+/// tmpfs if the machine has it, else the temp dir.
+fn shm_dir() -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
+}
 const DSTS: [Dst; 7] = [
     Dst::File,
     Dst::Append,
@@ -273,6 +316,7 @@ fn the_matrix() {
     });
     assert_eq!(fd_count(), before_fds, "fds leaked");
     std::fs::remove_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(shm_dir().join(format!("netpoll-copy-{}", std::process::id())));
 }
 
 async fn cell(src: Src, dst: Dst, len: usize, limit: Option<u64>, dir: &Path) {
@@ -388,6 +432,22 @@ fn close_interrupts_a_copy_in_progress() {
         src.close().unwrap();
         let err = job.await.unwrap().unwrap_err();
         assert!(netpoll::io::is_closed(&err), "{err}");
+    });
+}
+
+#[test]
+fn a_deadline_interrupts_a_copy_in_progress() {
+    let _serial = serial();
+    let rt = Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        let (mut src, _feeder) = tcp_pair().await;
+        let (mut dst, _reader) = tcp_pair().await;
+        src.set_read_deadline(Some(
+            std::time::Instant::now() + std::time::Duration::from_millis(20),
+        ))
+        .unwrap();
+        let err = copy(&mut src, &mut dst).await.unwrap_err();
+        assert!(netpoll::io::is_deadline(&err), "{err}");
     });
 }
 
