@@ -30,7 +30,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let driver = drive(&poller, &stop);
 
-    let sections: [(&str, Section); 10] = [
+    let sections: [(&str, Section); 11] = [
         ("wake-up", pipe_wakes_a_waiter),
         ("stale events", stale_events_are_dropped),
         ("close", evict_wakes_a_blocked_reader),
@@ -41,6 +41,7 @@ fn main() {
         ("deadline", read_deadline_expires),
         ("files", files_pick_their_path),
         ("processes", child_held_by_pidfd),
+        ("zero-copy", copies_pick_kernel_paths),
     ];
     let mut failed = 0;
     for (name, section) in sections {
@@ -422,6 +423,71 @@ fn child_held_by_pidfd(_: &Netpoller) -> Result<String, String> {
         ))
     })
     .map_err(|e: std::io::Error| e.to_string())
+}
+
+/// Go's io.Copy: a file copied, served to a socket and proxied, each by
+/// the kernel path the metrics name.
+fn copies_pick_kernel_paths(_: &Netpoller) -> Result<String, String> {
+    use netpoll::fs::File;
+    use netpoll::net::{TcpListener, TcpStream};
+    let rt = Builder::new_multi_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("netpoll-tour-copy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    let res = rt.block_on(async {
+        const LEN: u64 = 32 << 20;
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::write(&a, vec![42u8; LEN as usize])?;
+        let m0 = netpoll::metrics::snapshot();
+        netpoll::fs::copy(&a, &b).await?;
+        let m1 = netpoll::metrics::snapshot();
+        // Serve the copy to a socket, through a proxy, to a client.
+        let origin = TcpListener::bind("127.0.0.1:0").await?;
+        let front = TcpListener::bind("127.0.0.1:0").await?;
+        let (origin_addr, front_addr) = (origin.local_addr()?, front.local_addr()?);
+        let server = netpoll::spawn(async move {
+            let (conn, _) = origin.accept().await?;
+            let mut file = File::open(&b).await?;
+            let mut out = &conn;
+            let n = netpoll::io::copy(&mut file, &mut out).await?;
+            conn.shutdown(std::net::Shutdown::Write)?;
+            Ok::<_, std::io::Error>(n)
+        });
+        let proxy = netpoll::spawn(async move {
+            let (client, _) = front.accept().await?;
+            let upstream = TcpStream::connect(origin_addr).await?;
+            netpoll::io::copy_bidirectional(&client, &upstream).await
+        });
+        let client = TcpStream::connect(front_addr).await?;
+        client.shutdown(std::net::Shutdown::Write)?;
+        let mut got = 0u64;
+        let mut buf = vec![0; 1 << 16];
+        loop {
+            match client.read(&mut buf).await? {
+                0 => break,
+                n => got += n as u64,
+            }
+        }
+        let served = server.await.map_err(std::io::Error::other)??;
+        proxy.await.map_err(std::io::Error::other)??;
+        let m2 = netpoll::metrics::snapshot();
+        if got != LEN || served != LEN {
+            return Err(std::io::Error::other(format!("moved {got} of {LEN}")));
+        }
+        let mib = |n: u64| n >> 20;
+        Ok(format!(
+            "32 MiB file->file by copy_file_range: {} MiB; file->socket by sendfile: {} MiB; \
+             proxied socket->socket by splice: {} MiB; through a user buffer: {} MiB",
+            mib(m1.copy_file_range_bytes - m0.copy_file_range_bytes),
+            mib(m2.sendfile_bytes - m1.sendfile_bytes),
+            mib(m2.splice_bytes - m1.splice_bytes),
+            mib(m2.generic_copy_bytes - m0.generic_copy_bytes),
+        ))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    res.map_err(|e| e.to_string())
 }
 
 /// A thousand sleeps of 1–20 ms: none ends early.
