@@ -1,4 +1,26 @@
-//! I/O helpers shared by every fd-backed type, and pipes.
+//! I/O helpers shared by every fd-backed type, pipes, stdio, and the
+//! zero-copy [`copy`].
+//!
+//! # The decision table of `copy` (Linux)
+//!
+//! | source | destination | path |
+//! |---|---|---|
+//! | regular file | regular file, not `O_APPEND`, not the same file | `copy_file_range` |
+//! | regular file | socket or pipe | `sendfile` |
+//! | socket or pipe | socket, pipe, or regular file not `O_APPEND` | `splice` through a pooled pipe |
+//! | anything else | | a 64 KiB buffer in user space |
+//!
+//! A kernel path that the kernel refuses before moving anything (`EXDEV`,
+//! `EINVAL`, `ENOSYS`, `EOPNOTSUPP`, `EPERM`, `EIO`) falls back to the
+//! buffer, with identical output; so does `copy_file_range` returning 0 on
+//! its first call (procfs and sysfs files report size 0). `sendfile` is
+//! never used file to file (Go #71375: it can hang a child's exit).
+//! Elsewhere than Linux every copy takes the buffer.
+//!
+//! Both ends are locked for the copy (the source's read lock, the
+//! destination's write lock, chunk by chunk), so deadlines and `close` on
+//! either end interrupt a copy in progress. The bytes each path moved are
+//! counted in [`metrics`](crate::metrics).
 
 use std::io;
 

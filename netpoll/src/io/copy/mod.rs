@@ -2,26 +2,7 @@
 //! ReaderFrom/WriterTo, internal/poll's splice and sendfile,
 //! os/zero_copy_linux.go).
 //!
-//! # The decision table (Linux)
-//!
-//! | source | destination | path |
-//! |---|---|---|
-//! | regular file | regular file, not `O_APPEND`, not the same file | `copy_file_range` |
-//! | regular file | socket or pipe | `sendfile` |
-//! | socket or pipe | socket, pipe, or regular file not `O_APPEND` | `splice` through a pooled pipe |
-//! | anything else | | a 64 KiB buffer in user space |
-//!
-//! A kernel path that the kernel refuses before moving anything (`EXDEV`,
-//! `EINVAL`, `ENOSYS`, `EOPNOTSUPP`, `EPERM`, `EIO`) falls back to the
-//! buffer, with identical output; so does `copy_file_range` returning 0 on
-//! its first call (procfs and sysfs files report size 0). `sendfile` is
-//! never used file to file (Go #71375: it can hang a child's exit).
-//! Elsewhere than Linux every copy takes the buffer.
-//!
-//! Both ends are locked for the copy (the source's read lock, the
-//! destination's write lock, chunk by chunk), so deadlines and `close` on
-//! either end interrupt a copy in progress. The bytes each path moved are
-//! counted in [`metrics`](crate::metrics).
+//! The engine; the decision table is in [`crate::io`]'s docs.
 
 #[cfg(target_os = "linux")]
 mod kernel;
@@ -37,7 +18,7 @@ use std::io;
 /// Copies everything `reader` yields (up to its limit, for a
 /// [`Take`]) into `writer`, and returns how many bytes moved. The kernel
 /// moves them without a trip through user space whenever both ends allow
-/// (see the [decision table](self#the-decision-table-linux)).
+/// (see the [decision table](crate::io#the-decision-table-of-copy-linux)).
 ///
 /// An error after some bytes moved carries that count:
 /// [`bytes_moved`] reads it, and the error keeps its kind (and is still
