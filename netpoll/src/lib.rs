@@ -22,7 +22,7 @@
 //!     assert_eq!(answer, 42);
 //! }
 //! ```
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod loom_shim;
 
