@@ -78,23 +78,41 @@ pub(crate) async fn join<A: std::future::Future, B: std::future::Future>(
     a: A,
     b: B,
 ) -> (A::Output, B::Output) {
+    use std::convert::Infallible;
+    let (a, b) = (async { Ok::<_, Infallible>(a.await) }, async {
+        Ok::<_, Infallible>(b.await)
+    });
+    match try_join(a, b).await {
+        Ok(both) => both,
+        Err(never) => match never {},
+    }
+}
+
+/// Runs two fallible futures together on this task; the first error ends
+/// both (the other is dropped).
+pub(crate) async fn try_join<A, B, E>(
+    a: impl std::future::Future<Output = Result<A, E>>,
+    b: impl std::future::Future<Output = Result<B, E>>,
+) -> Result<(A, B), E> {
     let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
     let (mut ra, mut rb) = (None, None);
     std::future::poll_fn(|cx| {
         if ra.is_none() {
             if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
+                ra = Some(v?);
             }
         }
         if rb.is_none() {
             if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
+                rb = Some(v?);
             }
         }
-        if ra.is_some() && rb.is_some() {
-            std::task::Poll::Ready((ra.take().unwrap(), rb.take().unwrap()))
-        } else {
-            std::task::Poll::Pending
+        match (ra.take(), rb.take()) {
+            (Some(x), Some(y)) => std::task::Poll::Ready(Ok((x, y))),
+            (x, y) => {
+                (ra, rb) = (x, y);
+                std::task::Poll::Pending
+            }
         }
     })
     .await

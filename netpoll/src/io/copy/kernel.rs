@@ -216,7 +216,15 @@ async fn splice(
                     Err(e) => Err(e.into()),
                 }
             })
-            .await?;
+            .await;
+        let got = match got {
+            Ok(got) => got,
+            Err(e) => {
+                // Nothing was read into the pipe: it can serve again.
+                pipe.put();
+                return Err(e);
+            }
+        };
         let mut left = match got {
             None => {
                 pipe.put();

@@ -110,6 +110,11 @@ where
 /// when its source ends (a proxy's half-close). Returns the bytes moved
 /// a→b and b→a. Each direction takes the zero-copy path where it can.
 ///
+/// The first error ends both directions at once (the other is dropped, so
+/// a silent peer cannot hold the relay); [`bytes_moved`] on it tells how
+/// far that direction got. Bytes a splice had taken from the source but
+/// not yet written are lost with an error on the writing side, as in Go.
+///
 /// Go: two `io.Copy` goroutines and `CloseWrite`.
 ///
 /// # Example
@@ -154,8 +159,7 @@ where
         a.shutdown_write()?;
         Ok::<_, io::Error>(n)
     };
-    let (x, y) = crate::task::join(there, back).await;
-    Ok((x?, y?))
+    crate::task::try_join(there, back).await
 }
 
 /// The payload of an error that ended a copy after some bytes moved.
