@@ -6,11 +6,12 @@
 //! measurement (see [`Bench::case`]) and the output. Each suite is one
 //! file with a `run(&Bench)` listed in [`SUITES`].
 
+mod process;
 mod rt;
 mod sched;
 mod timers;
 
-use rt::{Flavor, Netpoll, Rt, Tokio};
+use rt::{Flavor, Netpoll, Procs, Rt, Tokio};
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -18,15 +19,20 @@ use std::time::{Duration, Instant};
 /// A suite's entry point: measures and prints each of its cases.
 type Suite = fn(&Bench);
 
-/// The suites by name, in the order `all` runs them.
-const SUITES: &[(&str, Suite)] = &[("sched", sched::run), ("timers", timers::run)];
+/// The suites by name, in the order `all` runs them, and whether their
+/// rows also carry `ratio_vs_std` (a blocking std loop as the baseline).
+const SUITES: &[(&str, Suite, bool)] = &[
+    ("sched", sched::run, false),
+    ("timers", timers::run, false),
+    ("process", process::run, true),
+];
 
 /// Printed for `--help`, and with exit code 2 for any misuse.
 const USAGE: &str = "\
 usage: netpoll-bench <suite> [--quick] [--json]
 
-suites: sched, timers, all (every suite)
-  --quick  3 repetitions per case instead of 7
+suites: sched, timers, process, all (every suite)
+  --quick  3 repetitions per case instead of 7 (and 200 processes instead of 1000)
   --json   one JSON object per result line instead of a table";
 
 /// A benchmark body, written once for both runtimes.
@@ -88,9 +94,9 @@ impl System {
     /// One timed run of `w`.
     fn time<W: Workload>(self, w: &W) -> Duration {
         if self.is_tokio {
-            time_on::<Tokio, W>(w, self.flavor)
+            time_on::<Tokio, W>(w, self.flavor, Procs::None)
         } else {
-            time_on::<Netpoll, W>(w, self.flavor)
+            time_on::<Netpoll, W>(w, self.flavor, Procs::None)
         }
     }
 }
@@ -98,8 +104,8 @@ impl System {
 /// Builds `R`, lets its threads come up, then times `w` alone: building
 /// and dropping the runtime stay outside the clock. One `block_on` holds
 /// the warm-up and the timed loop, so nothing else runs in between.
-fn time_on<R: Rt, W: Workload>(w: &W, flavor: Flavor) -> Duration {
-    let rt = R::build(flavor);
+fn time_on<R: Rt, W: Workload>(w: &W, flavor: Flavor, procs: Procs) -> Duration {
+    let rt = R::build(flavor, procs);
     let took = rt.block_on(async {
         // A first task round trip, untimed: every worker is up and has run.
         R::spawn(async {}).await;
@@ -117,6 +123,7 @@ fn time_on<R: Rt, W: Workload>(w: &W, flavor: Flavor) -> Duration {
 pub struct Bench {
     reps: usize,
     json: bool,
+    quick: bool,
 }
 
 impl Bench {
@@ -140,37 +147,84 @@ impl Bench {
                 .position(|s| s.is_tokio && s.flavor == system.flavor)
                 .expect("a tokio system per flavour");
             let ratio = medians[tokio].as_secs_f64() / medians[i].as_secs_f64();
-            self.print(suite, W::NAME, system.name(), medians[i], ratio);
+            self.print(suite, W::NAME, system.name(), medians[i], ratio, None);
         }
     }
 
-    /// One result: a table row, or a JSON line with `--json`.
-    fn print(&self, suite: &str, case: &str, system: &str, t: Duration, ratio: f64) {
+    /// The median time of each of `runs`, each timed `reps` times. They
+    /// are interleaved as in [`case`](Self::case), but the order is
+    /// reversed every other repetition (A B C D, D C B A, …), so no run
+    /// always follows the same one (for processes: the reaping and page
+    /// cache state the previous run left).
+    pub fn interleaved(&self, runs: &[&dyn Fn() -> Duration]) -> Vec<Duration> {
+        let mut samples = vec![Vec::with_capacity(self.reps); runs.len()];
+        for rep in 0..self.reps {
+            let mut order: Vec<usize> = (0..runs.len()).collect();
+            if rep % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                samples[i].push(runs[i]());
+            }
+        }
+        samples.into_iter().map(median).collect()
+    }
+
+    /// One result: a table row, or a JSON line with `--json`. Suites with
+    /// a blocking std baseline (process) also give the ratio against it.
+    fn print(
+        &self,
+        suite: &str,
+        case: &str,
+        system: &str,
+        t: Duration,
+        ratio: f64,
+        ratio_vs_std: Option<f64>,
+    ) {
         if self.json {
+            let vs_std = ratio_vs_std
+                .map(|r| format!(",\"ratio_vs_std\":{r:.4}"))
+                .unwrap_or_default();
             println!(
                 "{{\"suite\":\"{suite}\",\"case\":\"{case}\",\"system\":\"{system}\",\
-                 \"metric\":\"time\",\"value\":{},\"unit\":\"s\",\"ratio_vs_tokio\":{ratio:.4}}}",
+                 \"metric\":\"time\",\"value\":{},\"unit\":\"s\",\"ratio_vs_tokio\":{ratio:.4}{vs_std}}}",
                 t.as_secs_f64()
             );
         } else {
+            let vs_std = ratio_vs_std
+                .map(|r| format!(" {r:>13.2}"))
+                .unwrap_or_default();
             println!(
-                "{suite:<8} {case:<18} {system:<24} {:>10} {ratio:>15.2}",
+                "{suite:<8} {case:<18} {system:<24} {:>10} {ratio:>15.2}{vs_std}",
                 human(t)
             );
         }
     }
 
     /// The table's legend and column names (nothing with `--json`, whose
-    /// lines must each be one JSON object).
-    fn print_header(&self) {
-        if !self.json {
+    /// lines must each be one JSON object); `with_std` adds the
+    /// `ratio_vs_std` column of the process suite.
+    fn print_header(&self, with_std: bool) {
+        if self.json {
+            return;
+        }
+        println!(
+            "# {} repetitions per system, interleaved; median of one run of \
+             the workload shown.\n\
+             # ratio_vs_tokio = tokio median / netpoll median, same flavour: \
+             > 1.00 means netpoll is faster.",
+            self.reps
+        );
+        if with_std {
             println!(
-                "# {} repetitions per system, interleaved; median of one run of \
-                 the workload shown.\n\
-                 # ratio_vs_tokio = tokio median / netpoll median, same flavour: \
-                 > 1.00 means netpoll is faster.",
-                self.reps
+                "# ratio_vs_std = std's median / this median, same case (process): \
+                 > 1.00 means faster than the blocking std loop."
             );
+            println!(
+                "{:<8} {:<18} {:<24} {:>10} {:>15} {:>13}",
+                "suite", "case", "system", "median", "ratio_vs_tokio", "ratio_vs_std"
+            );
+        } else {
             println!(
                 "{:<8} {:<18} {:<24} {:>10} {:>15}",
                 "suite", "case", "system", "median", "ratio_vs_tokio"
@@ -216,7 +270,7 @@ fn main() -> ExitCode {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            s if suite.is_none() && (s == "all" || SUITES.iter().any(|(n, _)| *n == s)) => {
+            s if suite.is_none() && (s == "all" || SUITES.iter().any(|(n, ..)| *n == s)) => {
                 suite = Some(arg)
             }
             _ => return usage_error(&format!("unexpected argument {arg:?}")),
@@ -228,10 +282,12 @@ fn main() -> ExitCode {
     let bench = Bench {
         reps: if quick { 3 } else { 7 },
         json,
+        quick,
     };
-    bench.print_header();
-    for (name, run) in SUITES {
-        if suite == "all" || suite == *name {
+    let chosen = |name: &str| suite == "all" || suite == name;
+    bench.print_header(SUITES.iter().any(|&(n, _, std)| std && chosen(n)));
+    for (name, run, _) in SUITES {
+        if chosen(name) {
             run(&bench);
         }
     }
