@@ -211,15 +211,18 @@ impl Shared {
         let pushed = super::context::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {
                 w.push(r, yielded);
-                None
+                Ok(w.delivering.get())
             }
-            _ => Some(r),
+            _ => Err(r),
         });
         match pushed {
+            // Woken by the events this worker is delivering: it decides
+            // once they are all in (a single one it simply runs next).
+            Ok(true) => {}
             // On one of our workers: it will run it, but an idle sibling
             // may help (Go: ready → runqput + wakep).
-            None => self.notify_one(),
-            Some(r) => {
+            Ok(false) => self.notify_one(),
+            Err(r) => {
                 self.inject.push(r);
                 self.notify_one();
             }
@@ -356,6 +359,9 @@ pub(crate) struct Worker {
     tick: Cell<u32>,
     lifo_polls: Cell<u32>,
     searching: Cell<bool>,
+    /// Inside the poller, delivering events: the tasks they wake notify
+    /// nobody; the worker looks at how many there were afterwards.
+    delivering: Cell<bool>,
     rng: Cell<u32>,
     stats: Stats,
 }
@@ -371,6 +377,7 @@ impl Worker {
             tick: Cell::new(0),
             lifo_polls: Cell::new(0),
             searching: Cell::new(false),
+            delivering: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             stats: Stats::default(),
         }
@@ -489,7 +496,13 @@ impl Worker {
             return; // only a wake could be pending, and it is not for us
         }
         if let Ok(mut events) = self.events.try_borrow_mut() {
+            self.delivering.set(true);
             let _ = self.shared.poller.poll(&mut events, Some(Duration::ZERO));
+            self.delivering.set(false);
+            // More than this worker runs at once: let a sibling steal.
+            if self.local.borrow().len() > 1 {
+                self.shared.notify_one();
+            }
         }
     }
 
@@ -600,7 +613,9 @@ impl Worker {
         self.stats.flush();
         {
             let mut events = self.events.borrow_mut();
+            self.delivering.set(true);
             let _ = shared.poller.poll(&mut events, timeout);
+            self.delivering.set(false);
         }
         shared.idle.poller_leave();
         shared.timers().fire(Instant::now());
