@@ -111,6 +111,17 @@ impl FdIo {
         Ok(data.len())
     }
 
+    /// Fills `buf`; `UnexpectedEof` if the data ends first.
+    pub(crate) async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read(buf).await? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => buf = &mut buf[n..],
+            }
+        }
+        Ok(())
+    }
+
     /// Reads to the end, appending to `out`; returns how many bytes.
     pub(crate) async fn read_to_end(&self, out: &mut Vec<u8>) -> io::Result<usize> {
         let start = out.len();
@@ -225,6 +236,27 @@ impl FdIo {
         blocking(move || f(held.fd())).await
     }
 }
+
+/// `HasFd` for types that hold their fd in a field `io: FdIo`.
+macro_rules! fdio_has_fd {
+    ($($t:ty),*) => {$(
+        impl $crate::poll::fd::HasFd for $t {
+            fn fd(&self) -> &$crate::poll::fd::Fd {
+                self.io.fd()
+            }
+
+            fn into_fd(self) -> std::io::Result<std::os::fd::OwnedFd> {
+                self.io.into_owned()
+            }
+
+            fn shared(&self) -> Option<&std::sync::Arc<$crate::poll::fd::Fd>> {
+                Some(self.io.shared())
+            }
+        }
+    )*};
+}
+
+pub(crate) use fdio_has_fd;
 
 /// Whether the poller can be asked to watch fds of this kind.
 fn pollable_kind(fd: &OwnedFd) -> io::Result<bool> {

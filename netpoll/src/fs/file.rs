@@ -1,8 +1,7 @@
 //! `File` and `OpenOptions` (Go: os.File, os.OpenFile).
 
-use super::fdio::{blocking, FdIo, Origin};
+use super::fdio::{blocking, fdio_has_fd, FdIo, Origin};
 use crate::net::common::fd_methods;
-use crate::poll::fd::{Fd, HasFd};
 use std::fs::Metadata;
 use std::io::{self, SeekFrom};
 use std::os::fd::OwnedFd;
@@ -200,14 +199,8 @@ impl File {
     }
 
     /// Fills `buf`; `UnexpectedEof` if the file ends first.
-    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.io.read(buf).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        self.io.read_exact(buf).await
     }
 
     /// Reads to the end, appending to `out`; returns how many bytes.
@@ -309,16 +302,4 @@ impl File {
     }
 }
 
-impl HasFd for File {
-    fn fd(&self) -> &Fd {
-        self.io.fd()
-    }
-
-    fn into_fd(self) -> io::Result<OwnedFd> {
-        self.io.into_owned()
-    }
-
-    fn shared(&self) -> Option<&std::sync::Arc<Fd>> {
-        Some(self.io.shared())
-    }
-}
+fdio_has_fd!(File);

@@ -1,10 +1,8 @@
 //! Anonymous pipes through the poller (Go: os.Pipe).
 
-use crate::fs::fdio::{FdIo, Origin};
+use crate::fs::fdio::{fdio_has_fd, FdIo, Origin};
 use crate::net::common::fd_methods;
-use crate::poll::fd::{Fd, HasFd};
 use std::io;
-use std::os::fd::OwnedFd;
 
 /// Opens a pipe: non-blocking, close-on-exec, both ends watched by the
 /// current runtime's poller. Mirrors `std::io::pipe`.
@@ -71,14 +69,8 @@ impl PipeReader {
     }
 
     /// Fills `buf`; `UnexpectedEof` if the writers close first.
-    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.io.read(buf).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        self.io.read_exact(buf).await
     }
 }
 
@@ -94,21 +86,4 @@ impl PipeWriter {
     }
 }
 
-macro_rules! has_fd {
-    ($($t:ident),*) => {$(
-        impl HasFd for $t {
-            fn fd(&self) -> &Fd {
-                self.io.fd()
-            }
-
-            fn into_fd(self) -> io::Result<OwnedFd> {
-                self.io.into_owned()
-            }
-            fn shared(&self) -> Option<&std::sync::Arc<Fd>> {
-                Some(self.io.shared())
-            }
-        }
-    )*};
-}
-
-has_fd!(PipeReader, PipeWriter);
+fdio_has_fd!(PipeReader, PipeWriter);

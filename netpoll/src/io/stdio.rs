@@ -9,9 +9,8 @@
 //! through the poller; any other, the usual case, does its I/O on the
 //! blocking pool.
 
-use crate::fs::fdio::{FdIo, Origin};
+use crate::fs::fdio::{fdio_has_fd, FdIo, Origin};
 use crate::net::common::fd_methods;
-use crate::poll::fd::{Fd, HasFd};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -44,18 +43,7 @@ macro_rules! stdio {
             }
         }
 
-        impl HasFd for $name {
-            fn fd(&self) -> &Fd {
-                self.io.fd()
-            }
-
-            fn into_fd(self) -> io::Result<OwnedFd> {
-                self.io.into_owned()
-            }
-            fn shared(&self) -> Option<&std::sync::Arc<Fd>> {
-                Some(self.io.shared())
-            }
-        }
+        fdio_has_fd!($name);
 
         fd_methods!($name, $setup);
     };

@@ -1,8 +1,7 @@
 //! A child's stdio pipes, through the poller (Go: exec.Cmd.StdinPipe...).
 
-use crate::fs::fdio::{FdIo, Origin};
+use crate::fs::fdio::{fdio_has_fd, FdIo, Origin};
 use crate::net::common::fd_methods;
-use crate::poll::fd::{Fd, HasFd};
 use std::io;
 use std::os::fd::OwnedFd;
 
@@ -21,18 +20,7 @@ macro_rules! child_pipe {
             }
         }
 
-        impl HasFd for $name {
-            fn fd(&self) -> &Fd {
-                self.io.fd()
-            }
-
-            fn into_fd(self) -> io::Result<OwnedFd> {
-                self.io.into_owned()
-            }
-            fn shared(&self) -> Option<&std::sync::Arc<Fd>> {
-                Some(self.io.shared())
-            }
-        }
+        fdio_has_fd!($name);
 
         fd_methods!($name, concat!("# netpoll::runtime::Runtime::new()?.block_on(async {
 let mut child = netpoll::process::Command::new(\"cat\")
