@@ -6,6 +6,7 @@
 //! measurement (see [`Bench::case`]) and the output. Each suite is one
 //! file with a `run(&Bench)` listed in [`SUITES`].
 
+mod copy;
 mod process;
 mod rt;
 mod sched;
@@ -19,20 +20,33 @@ use std::time::{Duration, Instant};
 /// A suite's entry point: measures and prints each of its cases.
 type Suite = fn(&Bench);
 
-/// The suites by name, in the order `all` runs them, and whether their
-/// rows also carry `ratio_vs_std` (a blocking std loop as the baseline).
-const SUITES: &[(&str, Suite, bool)] = &[
-    ("sched", sched::run, false),
-    ("timers", timers::run, false),
-    ("process", process::run, true),
+/// The columns of a suite's rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Columns {
+    /// The common table: median and `ratio_vs_tokio`.
+    Tokio,
+    /// The common table plus `ratio_vs_std` (a blocking std loop as the
+    /// baseline).
+    Std,
+    /// Columns of its own, with a header the suite prints itself.
+    Own,
+}
+
+/// The suites by name, in the order `all` runs them, with their columns.
+const SUITES: &[(&str, Suite, Columns)] = &[
+    ("sched", sched::run, Columns::Tokio),
+    ("timers", timers::run, Columns::Tokio),
+    ("process", process::run, Columns::Std),
+    ("copy", copy::run, Columns::Own),
 ];
 
 /// Printed for `--help`, and with exit code 2 for any misuse.
 const USAGE: &str = "\
 usage: netpoll-bench <suite> [--quick] [--json]
 
-suites: sched, timers, process, all (every suite)
-  --quick  3 repetitions per case instead of 7 (and 200 processes instead of 1000)
+suites: sched, timers, process, copy, all (every suite)
+  --quick  3 repetitions per case instead of 7 (and 200 processes instead of 1000,
+           128 MiB copies instead of 1 GiB)
   --json   one JSON object per result line instead of a table";
 
 /// A benchmark body, written once for both runtimes.
@@ -285,7 +299,17 @@ fn main() -> ExitCode {
         quick,
     };
     let chosen = |name: &str| suite == "all" || suite == name;
-    bench.print_header(SUITES.iter().any(|&(n, _, std)| std && chosen(n)));
+    // The common header, unless every suite chosen prints its own.
+    if SUITES
+        .iter()
+        .any(|&(n, _, c)| c != Columns::Own && chosen(n))
+    {
+        bench.print_header(
+            SUITES
+                .iter()
+                .any(|&(n, _, c)| c == Columns::Std && chosen(n)),
+        );
+    }
     for (name, run, _) in SUITES {
         if chosen(name) {
             run(&bench);
