@@ -16,11 +16,10 @@ macro_rules! hyper_io {
                 mut buf: ::hyper::rt::ReadBufCursor<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 let n = std::task::ready!(self.sock.poll_read(cx, buf.initialize_unfilled()))?;
-                // SAFETY: `initialize_unfilled` initialised every byte of
-                // the unfilled part, and the read filled `n` of them
-                // (n <= its length). Unsafe outside sys/ because hyper
-                // offers no safe way to mark bytes filled in place; the
-                // alternative is a copy per read.
+                // Unsafe outside sys/ because hyper offers no safe way to
+                // mark bytes filled in place; the alternative is a copy per
+                // read.
+                // SAFETY: all `n` bytes were initialised and then read into.
                 unsafe { buf.advance(n) };
                 std::task::Poll::Ready(Ok(()))
             }

@@ -107,12 +107,12 @@ impl Fd {
         self.raw
     }
 
-    /// The fd, for a caller holding a reference.
-    fn borrow(&self, _held: &Held<'_>) -> BorrowedFd<'_> {
-        // SAFETY: `_held` is a reference on the fd lock, and the fd is
-        // closed only once every reference is gone (`release`), so `raw`
-        // is open for as long as the borrow can live (it cannot outlive
-        // `_held`'s owner, `self`).
+    /// The fd, for a caller holding a reference (a [`Held`] or an
+    /// [`OwnedHeld`], the only implementors of [`Reference`]). The fd is
+    /// closed only once every reference is gone (`release`), and the
+    /// borrow cannot outlive the reference it was taken through.
+    fn borrow<'a>(&'a self, _held: &'a impl Reference) -> BorrowedFd<'a> {
+        // SAFETY: `_held` keeps `raw` open for the borrow's lifetime (above).
         unsafe { BorrowedFd::borrow_raw(self.raw) }
     }
 
@@ -362,6 +362,12 @@ impl Held<'_> {
     }
 }
 
+/// A live reference on an fd's lock: what makes borrowing its fd sound.
+trait Reference {}
+
+impl Reference for Held<'_> {}
+impl Reference for OwnedHeld {}
+
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         let release = match self.side {
@@ -414,11 +420,7 @@ pub(crate) struct OwnedHeld {
 impl OwnedHeld {
     /// The fd, open for as long as this guard lives.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: this guard is a reference on the fd lock (taken by
-        // `lock_owned` / `incref_owned` and dropped only in `Drop`), and
-        // the fd is closed only after every reference is gone; the borrow
-        // cannot outlive the guard.
-        unsafe { BorrowedFd::borrow_raw(self.fd.raw) }
+        self.fd.borrow(self)
     }
 }
 
