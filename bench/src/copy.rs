@@ -204,6 +204,21 @@ struct Row<'a> {
     run: &'a dyn Fn() -> Duration,
 }
 
+/// The rows of the socket cases: netpoll, tokio as it comes, and tokio
+/// with 1 MiB buffers.
+fn socket_rows<'a>(
+    netpoll: &'a dyn Fn() -> Duration,
+    tokio: &'a dyn Fn() -> Duration,
+    tokio_big: &'a dyn Fn() -> Duration,
+) -> [Row<'a>; 3] {
+    [
+        ("netpoll/multi_thread", netpoll),
+        ("tokio/multi_thread", tokio),
+        ("tokio/1MiB_buffer", tokio_big),
+    ]
+    .map(|(system, run)| Row { system, run })
+}
+
 /// Times `rows` interleaved and prints them. `tokio` and `cp` are the
 /// indices of the rows the ratios are taken against; `paths` is what the
 /// netpoll row (`netpoll`) recorded.
@@ -494,20 +509,7 @@ fn file_to_tcp(b: &Bench, src: &Path, size: u64) {
     };
     let tokio_run = || tokio_with(false);
     let tokio_big_run = || tokio_with(true);
-    let rows = [
-        Row {
-            system: "netpoll/multi_thread",
-            run: &netpoll_run,
-        },
-        Row {
-            system: "tokio/multi_thread",
-            run: &tokio_run,
-        },
-        Row {
-            system: "tokio/1MiB_buffer",
-            run: &tokio_big_run,
-        },
-    ];
+    let rows = socket_rows(&netpoll_run, &tokio_run, &tokio_big_run);
     report(b, "file_to_tcp", size, &rows, (1, None), (0, &paths));
 }
 
@@ -574,20 +576,7 @@ fn tcp_to_file(b: &Bench, dir: &Path, size: u64) {
     };
     let tokio_run = || tokio_with(false);
     let tokio_big_run = || tokio_with(true);
-    let rows = [
-        Row {
-            system: "netpoll/multi_thread",
-            run: &netpoll_run,
-        },
-        Row {
-            system: "tokio/multi_thread",
-            run: &tokio_run,
-        },
-        Row {
-            system: "tokio/1MiB_buffer",
-            run: &tokio_big_run,
-        },
-    ];
+    let rows = socket_rows(&netpoll_run, &tokio_run, &tokio_big_run);
     report(b, "tcp_to_file", size, &rows, (1, None), (0, &paths));
 }
 
@@ -654,19 +643,6 @@ fn tcp_to_tcp(b: &Bench, size: u64) {
     };
     let tokio_run = || tokio_with(false);
     let tokio_big_run = || tokio_with(true);
-    let rows = [
-        Row {
-            system: "netpoll/multi_thread",
-            run: &netpoll_run,
-        },
-        Row {
-            system: "tokio/multi_thread",
-            run: &tokio_run,
-        },
-        Row {
-            system: "tokio/1MiB_buffer",
-            run: &tokio_big_run,
-        },
-    ];
+    let rows = socket_rows(&netpoll_run, &tokio_run, &tokio_big_run);
     report(b, "tcp_to_tcp", size, &rows, (1, None), (0, &paths));
 }
