@@ -174,6 +174,12 @@ fn kill_on_drop_kills_then_reaps() {
 #[test]
 fn ten_mib_through_cat_without_deadlock() {
     let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("netpoll-cat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    let (input, output) = (dir.join("in"), dir.join("out"));
+    let data: Vec<u8> = (0..10u32 << 20).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&input, &data).unwrap();
     for (name, rt) in runtimes() {
         rt.block_on(async {
             let mut child = Command::new("cat")
@@ -181,20 +187,29 @@ fn ten_mib_through_cat_without_deadlock() {
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap();
-            let stdin = child.stdin.take().unwrap();
-            let data: Vec<u8> = (0..10u32 << 20).map(|i| (i % 253) as u8).collect();
-            let expect = data.clone();
-            let writer = netpoll::spawn(async move {
-                stdin.write_all(&data).await?;
-                stdin.close()
+            // Both directions with io::copy at once: file -> stdin while
+            // stdout -> file, so neither pipe can fill up and stall cat.
+            let mut stdin = child.stdin.take().unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let (input, output) = (input.clone(), output.clone());
+            let feed = netpoll::spawn(async move {
+                let mut src = netpoll::fs::File::open(&input).await?;
+                let n = netpoll::io::copy(&mut src, &mut stdin).await?;
+                stdin.close()?;
+                Ok::<_, std::io::Error>(n)
             });
-            let out = child.wait_with_output().await.unwrap();
-            writer.await.unwrap().unwrap();
-            assert!(out.status.success(), "{name}");
-            assert_eq!(out.stdout.len(), expect.len(), "{name}");
-            assert!(out.stdout == expect, "{name}: bytes differ");
+            let mut dst = netpoll::fs::File::create(&output).await.unwrap();
+            let drained = netpoll::io::copy(&mut stdout, &mut dst).await.unwrap();
+            assert_eq!(feed.await.unwrap().unwrap(), 10 << 20, "{name}");
+            assert_eq!(drained, 10 << 20, "{name}");
+            assert!(child.wait().await.unwrap().success(), "{name}");
+            assert!(
+                std::fs::read(&output).unwrap() == data,
+                "{name}: bytes differ"
+            );
         });
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
