@@ -428,6 +428,95 @@ fn a_poll_read_waiting_behind_an_async_read_is_not_lost() {
 }
 
 #[test]
+fn data_after_a_short_read_is_never_missed() {
+    // A short read marks the stream drained, so the next read waits for an
+    // event before it reads. Whatever arrives later must still be read, by
+    // every kind of read, and a full read must leave no such mark (with an
+    // edge-triggered poller no new event comes for data already queued).
+    use futures_io::AsyncRead;
+    use netpoll::time::timeout;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    const LONG: Duration = Duration::from_secs(5);
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, s) = tcp_pair().await;
+            let mut buf = [0u8; 64];
+            for _ in 0..50 {
+                c.write_all(b"ping").await.unwrap();
+                assert_eq!(timeout(LONG, s.read(&mut buf)).await.unwrap().unwrap(), 4);
+                s.write_all(b"pong").await.unwrap();
+                assert_eq!(timeout(LONG, c.read(&mut buf)).await.unwrap().unwrap(), 4);
+            }
+            // Drained: a peek sees later data, and the read after it too.
+            c.write_all(b"ab").await.unwrap();
+            let n = timeout(LONG, s.peek(&mut buf)).await.unwrap().unwrap();
+            assert_eq!(&buf[..n], b"ab", "{name}");
+            let n = timeout(LONG, s.read(&mut buf)).await.unwrap().unwrap();
+            assert_eq!(&buf[..n], b"ab", "{name}");
+            // A read that gives up while drained, then data.
+            assert!(timeout(Duration::from_millis(20), s.read(&mut buf))
+                .await
+                .is_err());
+            c.write_all(b"cd").await.unwrap();
+            let n = timeout(LONG, s.read(&mut buf)).await.unwrap().unwrap();
+            assert_eq!(&buf[..n], b"cd", "{name}");
+            // A full read leaves the rest to be read with no new event.
+            c.write_all(&[7; 100]).await.unwrap();
+            sleep(Duration::from_millis(20)).await;
+            assert_eq!(s.read(&mut buf).await.unwrap(), 64, "{name}");
+            let rest = timeout(LONG, s.read(&mut buf)).await;
+            assert_eq!(
+                rest.expect("the rest of a full read").unwrap(),
+                36,
+                "{name}"
+            );
+            // The poll form and the vectored form.
+            c.write_all(b"ef").await.unwrap();
+            let mut r = &s;
+            let n = timeout(LONG, poll_fn(|cx| Pin::new(&mut r).poll_read(cx, &mut buf)))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&buf[..n], b"ef", "{name}");
+            c.write_all(b"gh").await.unwrap();
+            let n = timeout(LONG, poll_fn(|cx| Pin::new(&mut r).poll_read(cx, &mut buf)))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&buf[..n], b"gh", "{name}");
+            c.write_all(b"ij").await.unwrap();
+            let (mut x, mut y) = ([0u8; 1], [0u8; 8]);
+            let mut bufs = [
+                std::io::IoSliceMut::new(&mut x),
+                std::io::IoSliceMut::new(&mut y),
+            ];
+            let n = timeout(LONG, s.read_vectored(&mut bufs))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((n, x[0], y[0]), (2, b'i', b'j'), "{name}");
+            // EOF after a short read.
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            assert_eq!(
+                timeout(LONG, s.read(&mut buf)).await.unwrap().unwrap(),
+                0,
+                "{name}"
+            );
+            // The last data and the FIN together: the read of the data is
+            // short, and no new event will come for the EOF behind it.
+            s.write_all(b"last").await.unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            sleep(Duration::from_millis(20)).await;
+            assert_eq!(timeout(LONG, c.read(&mut buf)).await.unwrap().unwrap(), 4);
+            let eof = timeout(LONG, c.read(&mut buf)).await;
+            assert_eq!(eof.expect("EOF behind a short read").unwrap(), 0, "{name}");
+        });
+    }
+}
+
+#[test]
 fn connect_errors_and_name_resolution() {
     let _serial = serial();
     for (name, rt) in flavours() {

@@ -111,9 +111,12 @@ impl Socket {
             .await
     }
 
+    /// A stream read (TCP, Unix stream): see `Fd::read_stream` for how a
+    /// short read saves the next one's EAGAIN.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min(MAX_RW);
         self.fd
-            .io(Side::Read, |fd| recv(fd, buf, RecvFlags::empty()))
+            .read_stream(want, |fd| recv(fd, buf, RecvFlags::empty()))
             .await
     }
 
@@ -122,8 +125,9 @@ impl Socket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        let want = buf.len().min(MAX_RW);
         self.fd
-            .poll_io(Side::Read, cx, |fd| recv(fd, buf, RecvFlags::empty()))
+            .poll_read_stream(cx, want, |fd| recv(fd, buf, RecvFlags::empty()))
     }
 
     pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -133,8 +137,9 @@ impl Socket {
     }
 
     pub(crate) async fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let want = total_len(bufs);
         self.fd
-            .io(Side::Read, |fd| Ok(rustix::io::readv(fd, bufs)?))
+            .read_stream(want, |fd| Ok(rustix::io::readv(fd, bufs)?))
             .await
     }
 
@@ -143,8 +148,9 @@ impl Socket {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
+        let want = total_len(bufs);
         self.fd
-            .poll_io(Side::Read, cx, |fd| Ok(rustix::io::readv(fd, bufs)?))
+            .poll_read_stream(cx, want, |fd| Ok(rustix::io::readv(fd, bufs)?))
     }
 
     /// Fills `buf`, under one read lock: no other read interleaves.
@@ -257,6 +263,11 @@ impl Socket {
     pub(crate) fn peer_addr(&self) -> io::Result<SockAddr> {
         self.with(|s| s.peer_addr())
     }
+}
+
+/// The room in `bufs`, for the short-read test of a vectored read.
+fn total_len(bufs: &[IoSliceMut<'_>]) -> usize {
+    bufs.iter().map(|b| b.len()).fold(0, usize::saturating_add)
 }
 
 /// A stream read: nothing asked, nothing read, without a syscall; at most

@@ -40,6 +40,17 @@ mod flag {
     pub(super) const READ_WAITER: u64 = 1 << 6;
     /// A write waiter is parked in the mutex-guarded slot.
     pub(super) const WRITE_WAITER: u64 = 1 << 7;
+    /// The last stream read came back short, so it emptied the receive
+    /// queue, and no read event has come since: the next read can wait at
+    /// once instead of asking the kernel for an EAGAIN first (tokio's
+    /// `clear_readiness` after a short read; Go makes the extra call).
+    /// Cleared by any wait that consumes read readiness and by `reset`.
+    pub(super) const READ_DRAINED: u64 = 1 << 8;
+    /// A hang-up or error was reported in this life. Sticky: an
+    /// edge-triggered kernel sends no new event for an end of stream that
+    /// is already pending, so from here on a short read proves nothing and
+    /// `READ_DRAINED` is ignored.
+    pub(super) const HANGUP_SEEN: u64 = 1 << 9;
 }
 
 /// A direction of I/O on a descriptor (Go: mode 'r' / 'w').
@@ -63,6 +74,14 @@ impl Dir {
         match self {
             Dir::Read => flag::READ_EXPIRED,
             Dir::Write => flag::WRITE_EXPIRED,
+        }
+    }
+
+    /// The drained hint of the direction (reads only; 0 for writes).
+    fn drained(self) -> u64 {
+        match self {
+            Dir::Read => flag::READ_DRAINED,
+            Dir::Write => 0,
         }
     }
 
@@ -112,7 +131,7 @@ fn decide(word: u64, seq: u32, dir: Dir) -> Decision {
         return Decision::Fail(WaitError::EventError);
     }
     if word & dir.ready() != 0 {
-        Decision::Consume(word & !dir.ready())
+        Decision::Consume(word & !dir.ready() & !dir.drained())
     } else {
         Decision::Park(word | dir.waiter())
     }
@@ -259,6 +278,9 @@ impl PollDesc {
                 return None;
             }
             let mut new = cur | set;
+            if ready.hangup {
+                new |= flag::HANGUP_SEEN;
+            }
             if ready.error {
                 new |= flag::EVENT_ERR;
             } else {
@@ -425,7 +447,7 @@ impl PollDesc {
                     err = Some(e);
                     w
                 }
-                _ => w & !dir.ready(),
+                _ => w & !dir.ready() & !dir.drained(),
             }
         });
         match (updated, err) {
@@ -433,6 +455,35 @@ impl PollDesc {
             (Some(_), Some(e)) => Err(e),
             (Some(_), None) => Ok(()),
         }
+    }
+
+    /// Whether the last read of life `seq` emptied the receive queue and no
+    /// read event has come since (see `flag::READ_DRAINED`).
+    pub(crate) fn is_drained(&self, seq: u32) -> bool {
+        let w = self.word.load(Acquire);
+        let relevant = flag::READ_DRAINED | flag::READ_READY | flag::HANGUP_SEEN;
+        seq_of(w) == seq && w & relevant == flag::READ_DRAINED
+    }
+
+    /// Records whether a stream read just emptied the receive queue (it
+    /// came back short). The hint is set only if no read event has come
+    /// in the meantime: such an event may be for data that arrived after
+    /// the read. Once a hang-up has been seen it is never used: a short
+    /// read can leave the end of stream pending with no event to come.
+    pub(crate) fn set_drained(&self, seq: u32, drained: bool) {
+        let w = self.word.load(Acquire);
+        if seq_of(w) != seq || (w & flag::READ_DRAINED != 0) == drained {
+            return;
+        }
+        self.update(seq, |w| {
+            if !drained {
+                w & !flag::READ_DRAINED
+            } else if w & flag::READ_READY == 0 {
+                w | flag::READ_DRAINED
+            } else {
+                w
+            }
+        });
     }
 
     /// Marks life `seq` closing and wakes both waiters, which then fail
@@ -499,6 +550,7 @@ mod tests {
         read: true,
         write: false,
         error: false,
+        hangup: false,
     };
 
     #[test]
@@ -510,6 +562,86 @@ mod tests {
         let mut cx = Context::from_waker(&wk);
         assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Ready(Ok(())));
         assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Pending);
+    }
+
+    #[test]
+    fn drained_hint_is_set_only_without_a_newer_event() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        assert!(!d.is_drained(seq));
+        d.set_drained(seq, true);
+        assert!(d.is_drained(seq));
+        // An event after the short read: data may be there, so no hint.
+        d.notify(seq, R);
+        assert!(!d.is_drained(seq));
+        // A read that consumes the event clears the hint for good...
+        let (_, wk) = waker();
+        let mut cx = Context::from_waker(&wk);
+        assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Ready(Ok(())));
+        assert!(!d.is_drained(seq));
+        // ...and a hint is not set while an unconsumed event stands.
+        d.notify(seq, R);
+        d.set_drained(seq, true);
+        assert!(!d.is_drained(seq));
+    }
+
+    #[test]
+    fn drained_hint_is_cleared_by_reset_full_reads_and_a_new_life() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        d.set_drained(seq, true);
+        d.reset(seq, Dir::Read).unwrap();
+        assert!(!d.is_drained(seq), "another read operation may leave data");
+        d.set_drained(seq, true);
+        d.reset(seq, Dir::Write).unwrap();
+        assert!(d.is_drained(seq), "writes leave the read hint alone");
+        d.set_drained(seq, false);
+        assert!(!d.is_drained(seq), "a full read may have left data");
+        d.set_drained(seq, true);
+        d.retire(seq);
+        let seq2 = d.open(3);
+        assert!(!d.is_drained(seq) && !d.is_drained(seq2));
+        d.set_drained(seq, true);
+        assert!(!d.is_drained(seq2), "a stale life cannot set it");
+    }
+
+    #[test]
+    fn drained_hint_is_ignored_once_a_hangup_was_seen() {
+        // The peer's FIN came with the last data: its event was consumed
+        // before the read, the read came back short, and EOF waits in the
+        // socket with no new edge to come. The next read must try.
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        let fin = Readiness {
+            read: true,
+            write: false,
+            error: false,
+            hangup: true,
+        };
+        d.notify(seq, fin);
+        d.reset(seq, Dir::Read).unwrap();
+        d.set_drained(seq, true);
+        assert!(!d.is_drained(seq));
+    }
+
+    #[test]
+    fn drained_wait_still_fails_on_close_and_deadline() {
+        let d = PollDesc::new();
+        let seq = d.open(3);
+        d.set_drained(seq, true);
+        let (_, wk) = waker();
+        let mut cx = Context::from_waker(&wk);
+        d.set_expired(seq, Dir::Read, true);
+        assert_eq!(
+            d.poll_wait(seq, Dir::Read, &mut cx, 0),
+            Poll::Ready(Err(WaitError::TimedOut))
+        );
+        d.set_expired(seq, Dir::Read, false);
+        d.evict(seq);
+        assert_eq!(
+            d.poll_wait(seq, Dir::Read, &mut cx, 0),
+            Poll::Ready(Err(WaitError::Closed))
+        );
     }
 
     #[test]
@@ -538,6 +670,7 @@ mod tests {
             read: true,
             write: true,
             error: true,
+            hangup: false,
         };
         assert_eq!(d.notify(old, err), None);
         assert_eq!(d.notify(seq, R), Some(1));
@@ -553,6 +686,7 @@ mod tests {
             read: true,
             write: true,
             error: true,
+            hangup: false,
         };
         d.notify(old, lone_err);
         let (_, wk) = waker();

@@ -31,12 +31,14 @@ const READ: Readiness = Readiness {
     read: true,
     write: false,
     error: false,
+    hangup: false,
 };
 
 const WRITE: Readiness = Readiness {
     read: false,
     write: true,
     error: false,
+    hangup: false,
 };
 
 /// An event racing a wait: the wait either sees the readiness or is woken.
@@ -56,6 +58,31 @@ fn loom_ready_races_wait_without_lost_wakeup() {
         if first.is_pending() {
             assert_eq!(woken.0.load(SeqCst), 1, "lost wakeup");
             assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 1), Poll::Ready(Ok(())));
+        }
+    });
+}
+
+/// A short read's drained hint racing the event for data that came after
+/// it: whatever the order, the next read must not take the hint and wait
+/// for an edge that already came; and if it waits anyway (the hint was
+/// set first, the event not yet delivered), the event wakes it.
+#[test]
+fn loom_drained_hint_races_an_event() {
+    loom::model(|| {
+        let d = Arc::new(PollDesc::new());
+        let seq = d.open(3);
+        let d2 = d.clone();
+        let notifier = thread::spawn(move || {
+            d2.notify(seq, READ);
+        });
+        d.set_drained(seq, true);
+        let (woken, waker) = flag();
+        let mut cx = Context::from_waker(&waker);
+        let waited = d.is_drained(seq) && d.poll_wait(seq, Dir::Read, &mut cx, 1).is_pending();
+        notifier.join().unwrap();
+        assert!(!d.is_drained(seq), "the hint outlived the event");
+        if waited {
+            assert_eq!(woken.0.load(SeqCst), 1, "lost wakeup");
         }
     });
 }
@@ -131,6 +158,7 @@ fn loom_stale_event_never_touches_the_next_life() {
                     read: true,
                     write: true,
                     error: true,
+                    hangup: false,
                 },
             );
         });

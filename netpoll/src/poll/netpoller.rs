@@ -501,6 +501,17 @@ impl Watch {
         Ok(self.slot.desc.reset(self.seq, dir)?)
     }
 
+    /// Whether the last stream read emptied the receive queue and no read
+    /// event has come since: the next read may wait without trying.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.slot.desc.is_drained(self.seq)
+    }
+
+    /// Records whether a stream read came back short (emptying the queue).
+    pub(crate) fn set_drained(&self, drained: bool) {
+        self.slot.desc.set_drained(self.seq, drained)
+    }
+
     /// Waits for `dir` with a future that cleans up after itself.
     pub(crate) fn ready(&self, dir: Dir) -> Ready<'_> {
         Ready::new(self, dir)

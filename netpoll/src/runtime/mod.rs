@@ -437,11 +437,9 @@ fn block_on_current_thread<F: Future>(
         if ran > 0 || main.woken.load(Ordering::SeqCst) {
             continue;
         }
-        worker.poll_now();
-        if let Some(r) = worker.next_task() {
-            worker.run_task(r);
-            continue;
-        }
+        // Out of work: wait in the kernel. No non-blocking poll first: the
+        // wait returns at once if events are pending, and a poll that
+        // finds none would only be a second syscall per idle moment.
         worker.block_in_poller(|| main.woken.load(Ordering::SeqCst));
     }
 }

@@ -509,16 +509,19 @@ impl Worker {
     /// Looks for work beyond the local queue: timers and I/O first, then
     /// other workers' queues.
     fn search(&self) -> Option<Runnable> {
+        let n = self.shared.remotes.len();
+        if n <= 1 {
+            // The only worker: it blocks in the poller next, which returns
+            // at once if events are pending, so a non-blocking poll first
+            // would only be a second syscall per idle moment.
+            return self.take_from_inject();
+        }
         self.poll_now();
         if let Some(r) = self.local.borrow_mut().pop() {
             return Some(r);
         }
         if let Some(r) = self.take_from_inject() {
             return Some(r);
-        }
-        let n = self.shared.remotes.len();
-        if n <= 1 {
-            return None;
         }
         if !self.searching.get() {
             if !self.shared.idle.start_searching(n) {

@@ -93,5 +93,6 @@ fn translate(flags: EventFlags) -> Readiness {
         read: flags.intersects(EventFlags::IN | EventFlags::PRI | EventFlags::RDHUP | broken),
         write: flags.intersects(EventFlags::OUT | broken),
         error: flags == EventFlags::ERR,
+        hangup: flags.intersects(EventFlags::RDHUP | broken),
     }
 }

@@ -79,6 +79,11 @@ pub(crate) struct Readiness {
     pub(crate) write: bool,
     /// The kernel reported an error and nothing else (Go: pollEventErr).
     pub(crate) error: bool,
+    /// The peer closed its side or the connection broke (a hang-up or an
+    /// error). On an edge-triggered kernel no new event follows for an
+    /// end that is already pending, so a short read after this says
+    /// nothing about whether EOF waits (see `PollDesc::set_drained`).
+    pub(crate) hangup: bool,
 }
 
 impl Readiness {
@@ -124,6 +129,7 @@ impl Readiness {
             read: flags.intersects(F::IN | F::PRI | rdhup | broken),
             write: flags.intersects(F::OUT | broken),
             error: flags == F::ERR,
+            hangup: flags.intersects(rdhup | broken),
         }
     }
 }

@@ -140,6 +140,7 @@ fn translate(ev: &Event) -> Option<Readiness> {
             read: true,
             write: true,
             error: true,
+            hangup: true,
         });
     }
     match ev.filter() {
@@ -147,11 +148,13 @@ fn translate(ev: &Event) -> Option<Readiness> {
             read: true,
             write: flags.contains(EventFlags::EOF),
             error: false,
+            hangup: flags.contains(EventFlags::EOF),
         }),
         EventFilter::Write(_) => Some(Readiness {
             read: false,
             write: true,
             error: false,
+            hangup: false,
         }),
         _ => None,
     }
