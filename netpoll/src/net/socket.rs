@@ -8,6 +8,7 @@ use crate::runtime::Handle;
 use rustix::net::addr::SocketAddrArg;
 use rustix::net::{RecvFlags, SendFlags, SocketAddrAny};
 use socket2::{Domain, SockAddr, SockRef, Type};
+use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -113,11 +114,13 @@ impl Socket {
 
     /// A stream read (TCP, Unix stream): see `Fd::read_stream` for how a
     /// short read saves the next one's EAGAIN.
-    pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + 'a {
         let want = buf.len().min(MAX_RW);
         self.fd
-            .read_stream(want, |fd| recv(fd, buf, RecvFlags::empty()))
-            .await
+            .read_stream(want, move |fd| recv(fd, buf, RecvFlags::empty()))
     }
 
     pub(crate) fn poll_read(
@@ -169,8 +172,11 @@ impl Socket {
             .await
     }
 
-    pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.fd.io(Side::Write, |fd| send(fd, buf)).await
+    pub(crate) fn write<'a>(
+        &'a self,
+        buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<usize>> + 'a {
+        self.fd.io(Side::Write, move |fd| send(fd, buf))
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -192,19 +198,20 @@ impl Socket {
 
     /// Writes all of `buf`, under one write lock: no other write
     /// interleaves (Go: FD.Write loops the same way).
-    pub(crate) async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+    pub(crate) fn write_all<'a>(
+        &'a self,
+        buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + 'a {
         let mut done = 0;
-        self.fd
-            .io(Side::Write, |fd| {
-                while done < buf.len() {
-                    match send(fd, &buf[done..])? {
-                        0 => return Err(io::ErrorKind::WriteZero.into()),
-                        n => done += n,
-                    }
+        self.fd.io(Side::Write, move |fd| {
+            while done < buf.len() {
+                match send(fd, &buf[done..])? {
+                    0 => return Err(io::ErrorKind::WriteZero.into()),
+                    n => done += n,
                 }
-                Ok(())
-            })
-            .await
+            }
+            Ok(())
+        })
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {

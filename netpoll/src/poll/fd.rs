@@ -146,12 +146,20 @@ impl Fd {
     /// (Go: FD.Read's loop; `Side::Read` also serves accept, recvfrom...,
     /// `Side::Write` serves connect, sendto...). Fails at once if the fd is
     /// closed or the direction's deadline has passed.
-    pub(crate) async fn io<T>(
-        &self,
+    ///
+    /// (Plain functions returning the loop's future, here and in the
+    /// layers above: each `async fn` that only awaits another stores its
+    /// arguments beside the inner future, making every pending read or
+    /// write, and so every connection's task, that much larger.)
+    pub(crate) fn io<'a, T: 'a, F>(
+        &'a self,
         side: Side,
-        f: impl FnMut(BorrowedFd<'_>) -> io::Result<T>,
-    ) -> io::Result<T> {
-        self.io_core(side, false, f, |_, _| {}).await
+        f: F,
+    ) -> impl Future<Output = io::Result<T>> + 'a
+    where
+        F: FnMut(BorrowedFd<'_>) -> io::Result<T> + 'a,
+    {
+        self.io_core(side, false, f, |_, _| {})
     }
 
     /// A read of a stream (a socket): [`io`](Self::io) on the read side,
@@ -161,13 +169,17 @@ impl Fd {
     /// than first making the syscall that would only return EAGAIN (a
     /// syscall saved per message, as tokio does; Go makes it). Not for a
     /// tty, whose reads stop at a line end with more queued.
-    pub(crate) async fn read_stream(
-        &self,
+    pub(crate) fn read_stream<'a, F>(
+        &'a self,
         want: usize,
-        f: impl FnMut(BorrowedFd<'_>) -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        self.io_core(Side::Read, true, f, |watch, r| note_drained(watch, r, want))
-            .await
+        f: F,
+    ) -> impl Future<Output = io::Result<usize>> + 'a
+    where
+        F: FnMut(BorrowedFd<'_>) -> io::Result<usize> + 'a,
+    {
+        self.io_core(Side::Read, true, f, move |watch, r| {
+            note_drained(watch, r, want)
+        })
     }
 
     /// The loop of [`io`](Self::io) and [`read_stream`](Self::read_stream):

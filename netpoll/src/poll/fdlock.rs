@@ -97,10 +97,29 @@ impl Queues {
     }
 }
 
+/// The locked queues of an `FdLock`, known to be allocated.
+struct QueuesGuard<'a>(MutexGuard<'a, Option<Box<Queues>>>);
+
+impl std::ops::Deref for QueuesGuard<'_> {
+    type Target = Queues;
+
+    fn deref(&self) -> &Queues {
+        self.0.as_deref().expect("allocated by FdLock::queues")
+    }
+}
+
+impl std::ops::DerefMut for QueuesGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Queues {
+        self.0.as_deref_mut().expect("allocated by FdLock::queues")
+    }
+}
+
 /// Go: internal/poll.fdMutex.
 pub(crate) struct FdLock {
     state: AtomicU64,
-    queues: Mutex<Queues>,
+    /// Boxed on first use: most fds never see their lock contended, and
+    /// the queues would otherwise add 120 bytes to every one of them.
+    queues: Mutex<Option<Box<Queues>>>,
 }
 
 /// A lock attempt's place in the queue, kept by the caller between polls
@@ -120,12 +139,15 @@ impl FdLock {
     pub(crate) fn new() -> FdLock {
         FdLock {
             state: AtomicU64::new(0),
-            queues: Mutex::new(Queues::default()),
+            queues: Mutex::new(None),
         }
     }
 
-    fn queues(&self) -> MutexGuard<'_, Queues> {
-        self.queues.locked()
+    /// The queues, locked (and allocated if this is their first use).
+    fn queues(&self) -> QueuesGuard<'_> {
+        let mut guard = self.queues.locked();
+        guard.get_or_insert_with(Box::default);
+        QueuesGuard(guard)
     }
 
     /// Applies `f` until the CAS succeeds; `f` may refuse with `Err`.
@@ -173,8 +195,10 @@ impl FdLock {
             }
         })?;
         let woken: Vec<Waker> = {
-            let mut q = self.queues();
-            let q = &mut *q;
+            let mut q = self.queues.locked();
+            let Some(q) = q.as_deref_mut() else {
+                return Ok(0); // never contended: nobody to wake
+            };
             [&mut q.read, &mut q.write]
                 .into_iter()
                 .flat_map(|side| {

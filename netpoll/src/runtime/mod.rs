@@ -261,12 +261,9 @@ impl Handle {
             owned: shared.clone(),
             key,
         };
-        // The guard is captured, not created inside: a task cancelled
-        // before its first poll still drops it.
-        let future = async move {
-            let _guard = guard;
-            future.await
-        };
+        // The guard travels with the future, not created inside it: a task
+        // cancelled before its first poll still drops it.
+        let future = task::Guarded::new(future, guard);
         let sched = shared.clone();
         let (runnable, task) = task::builder().spawn(
             move |_| future,

@@ -28,7 +28,9 @@
 //! travel as raw pointers (`Handle::into_ptr`/`from_ptr`), and turning a
 //! claimed pointer back into its owner is the only unsafe step. Every such
 //! step is justified where it happens: a pointer is converted back exactly
-//! once, by whoever won the CAS (or swap) that claimed it.
+//! once, by whoever won the CAS (or swap) that claimed it. (One more
+//! exception lives in `task.rs`: the pin projection of `Guarded`, which
+//! keeps each task its future's size; see there.)
 //!
 //! # Algorithm (Go's)
 //!
