@@ -255,11 +255,20 @@ fn report(
             } else {
                 String::new()
             };
+            let line = crate::report::Line {
+                suite: "copy",
+                case,
+                system: row.system,
+                metric: "time",
+                value: t,
+                unit: "s",
+                ratio_vs_tokio: Some(vs_tokio),
+            };
             println!(
-                "{{\"suite\":\"copy\",\"case\":\"{case}\",\"system\":\"{}\",\"metric\":\"time\",\
-                 \"value\":{t},\"unit\":\"s\",\"bytes\":{size},\"gib_per_s\":{gib_s:.4},\
-                 \"ratio_vs_tokio\":{vs_tokio:.4}{vs_cp}{path}}}",
-                row.system
+                "{}",
+                line.json(&format!(
+                    ",\"bytes\":{size},\"gib_per_s\":{gib_s:.4}{vs_cp}{path}"
+                ))
             );
         } else {
             let vs_cp = vs_cp.map(|r| format!("{r:.2}")).unwrap_or_default();

@@ -7,7 +7,9 @@
 //! file with a `run(&Bench)` listed in [`SUITES`].
 
 mod copy;
+mod net;
 mod process;
+mod report;
 mod rt;
 mod sched;
 mod timers;
@@ -38,16 +40,24 @@ const SUITES: &[(&str, Suite, Columns)] = &[
     ("timers", timers::run, Columns::Tokio),
     ("process", process::run, Columns::Std),
     ("copy", copy::run, Columns::Own),
+    ("echo", net::echo::run, Columns::Own),
+    ("http", net::http::run, Columns::Own),
+    ("idle", net::idle::run, Columns::Own),
+    ("syscalls", net::syscalls::run, Columns::Own),
 ];
 
 /// Printed for `--help`, and with exit code 2 for any misuse.
 const USAGE: &str = "\
 usage: netpoll-bench <suite> [--quick] [--json]
 
-suites: sched, timers, process, copy, all (every suite)
-  --quick  3 repetitions per case instead of 7 (and 200 processes instead of 1000,
-           128 MiB copies instead of 1 GiB)
-  --json   one JSON object per result line instead of a table";
+suites: sched, timers, process, copy, echo, http, idle, syscalls, all (every suite)
+  --quick  3 repetitions per case instead of 7 (5 for the network suites), and
+           shorter samples: 200 processes instead of 1000, 128 MiB copies
+           instead of 1 GiB, 0.6 s echo samples instead of 3 s, and so on
+  --json   one JSON object per result line instead of a table
+
+The network suites need wrk, go and strace (bench/setup.sh installs them);
+rows whose peer is missing are skipped with a note.";
 
 /// A benchmark body, written once for both runtimes.
 pub trait Workload {
@@ -172,16 +182,37 @@ impl Bench {
     /// cache state the previous run left).
     pub fn interleaved(&self, runs: &[&dyn Fn() -> Duration]) -> Vec<Duration> {
         let mut samples = vec![Vec::with_capacity(self.reps); runs.len()];
-        for rep in 0..self.reps {
-            let mut order: Vec<usize> = (0..runs.len()).collect();
+        self.interleave(self.reps, runs.len(), |i| samples[i].push(runs[i]()));
+        samples.into_iter().map(median).collect()
+    }
+
+    /// Calls `run(i)` for every `i < n`, `reps` times over, in the order of
+    /// [`interleaved`](Self::interleaved): A B C, C B A, A B C, …
+    pub fn interleave(&self, reps: usize, n: usize, mut run: impl FnMut(usize)) {
+        for rep in 0..reps {
+            let mut order: Vec<usize> = (0..n).collect();
             if rep % 2 == 1 {
                 order.reverse();
             }
             for i in order {
-                samples[i].push(runs[i]());
+                run(i);
             }
         }
-        samples.into_iter().map(median).collect()
+    }
+
+    /// Repetitions per case of the network suites, whose samples take
+    /// seconds each: 3, or 5 for a full run.
+    pub fn net_reps(&self) -> usize {
+        if self.quick {
+            3
+        } else {
+            5
+        }
+    }
+
+    /// A remark for the reader; see [`report::note`].
+    pub fn note(&self, text: &str) {
+        report::note(self.json, text);
     }
 
     /// One result: a table row, or a JSON line with `--json`. Suites with
@@ -199,11 +230,16 @@ impl Bench {
             let vs_std = ratio_vs_std
                 .map(|r| format!(",\"ratio_vs_std\":{r:.4}"))
                 .unwrap_or_default();
-            println!(
-                "{{\"suite\":\"{suite}\",\"case\":\"{case}\",\"system\":\"{system}\",\
-                 \"metric\":\"time\",\"value\":{},\"unit\":\"s\",\"ratio_vs_tokio\":{ratio:.4}{vs_std}}}",
-                t.as_secs_f64()
-            );
+            let line = report::Line {
+                suite,
+                case,
+                system,
+                metric: "time",
+                value: t.as_secs_f64(),
+                unit: "s",
+                ratio_vs_tokio: Some(ratio),
+            };
+            println!("{}", line.json(&vs_std));
         } else {
             let vs_std = ratio_vs_std
                 .map(|r| format!(" {r:>13.2}"))
@@ -274,6 +310,14 @@ fn human(t: Duration) -> String {
 }
 
 fn main() -> ExitCode {
+    // The hidden commands the network suites start as child processes.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve") => return exit_with(net::serve::main(&args[1..])),
+        Some("load") => return exit_with(net::client::main(&args[1..])),
+        Some("pin") => return exit_with(Err(net::pin_and_exec(&args[1..]))),
+        _ => {}
+    }
     let mut suite = None;
     let (mut quick, mut json) = (false, false);
     for arg in std::env::args().skip(1) {
@@ -316,6 +360,17 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Exit code 1 with the error on stderr, for the hidden commands.
+fn exit_with(r: std::io::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netpoll-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Exit code 2, as for any command-line misuse.

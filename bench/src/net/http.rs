@@ -1,0 +1,156 @@
+//! The `http` suite: hyper's `Hello, World!` on netpoll and on tokio, and
+//! Go's net/http, loaded by `wrk -t1 -c50` (keep-alive connections).
+//! Pinned: server on core 0 with one worker, wrk on core 1; shared:
+//! neither pinned, a worker per core.
+
+use super::{App, Peer, Placement, Sample, Server};
+use crate::report::Metric;
+use crate::Bench;
+use std::io;
+use std::process::{Command, Stdio};
+
+/// What each row reports.
+const METRICS: [Metric; 2] = [
+    Metric {
+        name: "requests_per_s",
+        column: "req/s",
+        unit: "1/s",
+        higher_is_better: true,
+    },
+    Metric {
+        name: "server_cpu_per_request",
+        column: "cpu µs/req",
+        unit: "us",
+        higher_is_better: false,
+    },
+];
+
+/// wrk's connections.
+const CONNS: u32 = 50;
+
+/// Runs every case of the suite.
+pub fn run(b: &Bench) {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        b.note("http skipped: no wrk (bench/setup.sh installs it)");
+        return;
+    }
+    let secs = if b.quick { 2 } else { 10 };
+    crate::report::header(
+        b.json,
+        &format!(
+            "http: wrk -t1 -c{CONNS} -d{secs}s against a hello-world server; medians \
+             of {} interleaved runs.\n\
+             # pinned: server on core 0, 1 worker, wrk on core 1, compared with \
+             tokio/current_thread; shared: unpinned, 2 workers, compared with \
+             tokio/multi_thread. cpu = server CPU time per request.",
+            b.net_reps()
+        ),
+        &METRICS,
+    );
+    for (placement, peers) in [
+        (
+            Placement::Pinned,
+            [Peer::NetpollCt, Peer::TokioCt, Peer::Go],
+        ),
+        (
+            Placement::Shared,
+            [Peer::NetpollMt, Peer::TokioMt, Peer::Go],
+        ),
+    ] {
+        let name = match placement {
+            Placement::Pinned => format!("pinned_c{CONNS}"),
+            Placement::Shared => format!("shared_c{CONNS}"),
+        };
+        super::case(
+            b,
+            "http",
+            &name,
+            &METRICS,
+            &peers,
+            Peer::reference(placement),
+            |peer| sample(b, peer, placement, secs),
+        );
+    }
+}
+
+/// One wrk run of `secs` against a fresh server.
+fn sample(b: &Bench, peer: Peer, placement: Placement, secs: u32) -> Sample {
+    let Some(server) = Server::start(b, App::Http, peer, placement)? else {
+        return Ok(None);
+    };
+    let result = wrk(&server, placement, secs);
+    server.stop();
+    result.map(Some)
+}
+
+/// Runs wrk (pinned to the load's core if the placement says so) and
+/// returns requests per second and server CPU µs per request.
+fn wrk(server: &Server, placement: Placement, secs: u32) -> io::Result<Vec<f64>> {
+    if !server.addr.ip().is_loopback() {
+        return Err(io::Error::other(
+            "the http suite only loads loopback servers",
+        ));
+    }
+    let mut cmd = match placement.load_cpu() {
+        Some(cpu) => {
+            let mut c = Command::new(std::env::current_exe()?);
+            c.arg("pin").arg(cpu.to_string()).arg("wrk");
+            c
+        }
+        None => Command::new("wrk"),
+    };
+    cmd.args(["-t1", &format!("-c{CONNS}"), &format!("-d{secs}s")])
+        .arg(format!("http://{}/", server.addr))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    let cpu = server.cpu_time()?;
+    let out = cmd.output()?;
+    let cpu = server.cpu_time()? - cpu;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(io::Error::other(format!("wrk failed: {text}")));
+    }
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let (Some(rate), Some(total)) = (field("Requests/sec:"), requests(&text)) else {
+        return Err(io::Error::other(format!("unreadable wrk output: {text}")));
+    };
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
+        return Err(io::Error::other(format!("wrk saw errors: {text}")));
+    }
+    Ok(vec![rate, cpu.as_secs_f64() * 1e6 / total])
+}
+
+/// The request count of wrk's `N requests in Xs, Y read` line.
+fn requests(wrk_output: &str) -> Option<f64> {
+    wrk_output
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::requests;
+
+    #[test]
+    fn reads_the_request_count_of_wrk() {
+        let out = "\
+Running 2s test @ http://127.0.0.1:40000/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   550.00us  100.00us   2.00ms   90.00%
+    Req/Sec    90.00k     2.00k   95.00k    80.00%
+  179000 requests in 2.00s, 15.00MB read
+Requests/sec:  89500.00
+Transfer/sec:      7.50MB
+";
+        assert_eq!(requests(out), Some(179000.0));
+        assert_eq!(requests("no numbers"), None);
+    }
+}
