@@ -15,11 +15,15 @@ macro_rules! hyper_io {
                 cx: &mut std::task::Context<'_>,
                 mut buf: ::hyper::rt::ReadBufCursor<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                let n = std::task::ready!(self.sock.poll_read(cx, buf.initialize_unfilled()))?;
                 // Unsafe outside sys/ because hyper offers no safe way to
-                // mark bytes filled in place; the alternative is a copy per
-                // read.
-                // SAFETY: all `n` bytes were initialised and then read into.
+                // read into its buffer in place: `initialize_unfilled`
+                // zeroes all of its spare room (8 KiB or more) on every
+                // read, and `put_slice` costs a copy.
+                // SAFETY: recv(2) only writes into `dst`; nothing here
+                // de-initialises any of it.
+                let dst = unsafe { buf.as_mut() };
+                let n = std::task::ready!(self.sock.poll_read_uninit(cx, dst))?;
+                // SAFETY: recv(2) initialised (wrote) the first `n` bytes.
                 unsafe { buf.advance(n) };
                 std::task::Poll::Ready(Ok(()))
             }

@@ -10,6 +10,7 @@ use rustix::net::{RecvFlags, SendFlags, SocketAddrAny};
 use socket2::{Domain, SockAddr, SockRef, Type};
 use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::task::{Context, Poll};
@@ -131,6 +132,24 @@ impl Socket {
         let want = buf.len().min(MAX_RW);
         self.fd
             .poll_read_stream(cx, want, |fd| recv(fd, buf, RecvFlags::empty()))
+    }
+
+    /// [`poll_read`](Self::poll_read) into memory that may be
+    /// uninitialised (hyper's and tokio's read buffers), so nothing has
+    /// to be zeroed first: recv(2) only writes to it.
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let want = buf.len().min(MAX_RW);
+        self.fd.poll_read_stream(cx, want, |fd| {
+            if want == 0 {
+                return Ok(0);
+            }
+            let ((filled, _), _) = rustix::net::recv(fd, &mut buf[..want], RecvFlags::empty())?;
+            Ok(filled.len())
+        })
     }
 
     pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -439,6 +439,16 @@ impl PollDesc {
     /// Prepares `dir` for a new operation: fails if it cannot succeed and
     /// forgets readiness seen before (Go: poll_runtime_pollReset).
     pub(crate) fn reset(&self, seq: u32, dir: Dir) -> Result<(), WaitError> {
+        // The common case, every operation's first step: nothing to fail on
+        // and nothing to forget. One load, no compare-and-swap; an event
+        // that lands after it is readiness seen after the reset, as it
+        // would be after a CAS.
+        let w = self.word.load(Acquire);
+        if let Decision::Park(_) = decide(w, seq, dir) {
+            if w & dir.drained() == 0 {
+                return Ok(());
+            }
+        }
         let mut err = None;
         let updated = self.update(seq, |w| {
             err = None;
