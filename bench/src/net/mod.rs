@@ -156,7 +156,7 @@ pub fn pin_thread(cpu: Option<usize>) -> std::io::Result<()> {
 pub type Sample = std::io::Result<Option<Vec<f64>>>;
 
 /// Measures one case: `sample(peer)` for every peer of `peers`,
-/// interleaved over [`Bench::net_reps`] repetitions, then a row per peer
+/// interleaved over [`crate::Bench::net_reps`] repetitions, then a row per peer
 /// with the medians, compared with `reference`'s. A peer whose sample
 /// fails is noted and left out of the rest of the case.
 pub fn case(
