@@ -34,7 +34,7 @@ pub fn run(b: &Bench) {
         b.note("http skipped: no wrk (bench/setup.sh installs it)");
         return;
     }
-    let secs = if b.quick { 2 } else { 10 };
+    let secs = if b.quick { 1 } else { 10 };
     crate::report::header(
         b.json,
         &format!(
