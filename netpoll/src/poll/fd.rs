@@ -203,16 +203,11 @@ impl Fd {
             watch.prepare(dir)?;
         }
         loop {
-            match f(self.borrow(&held)) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    watch.ready(dir).await?;
-                }
-                done => {
-                    after(watch, &done);
-                    return done;
-                }
+            if let Some(done) = attempt(&mut f, self.borrow(&held)) {
+                after(watch, &done);
+                return done;
             }
+            watch.ready(dir).await?;
         }
     }
 
@@ -249,45 +244,24 @@ impl Fd {
         mut f: impl FnMut(BorrowedFd<'_>) -> io::Result<T>,
         after: impl FnOnce(&Watch, &io::Result<T>),
     ) -> Poll<io::Result<T>> {
-        match self.lock.poll_lock_anonymous(side, cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(_)) => return Poll::Ready(Err(closed())),
-            Poll::Ready(Ok(())) => {}
-        }
+        std::task::ready!(self.lock.poll_lock_anonymous(side, cx)).map_err(|_| closed())?;
         let held = Held {
             fd: self,
             side: Some(side),
         };
         let dir = dir_of(side);
-        let watch = match self.watch() {
-            Ok(watch) => watch,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
-        let ready = if use_hint && watch.is_drained() {
-            watch.poll_ready(dir, cx, 0)
+        let watch = self.watch()?;
+        if use_hint && watch.is_drained() {
+            std::task::ready!(watch.poll_ready(dir, cx, 0))?;
         } else {
-            Poll::Ready(watch.prepare(dir))
-        };
-        match ready {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
+            watch.prepare(dir)?;
         }
         loop {
-            match f(self.borrow(&held)) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match watch.poll_ready(dir, cx, 0) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-                done => {
-                    after(watch, &done);
-                    return Poll::Ready(done);
-                }
+            if let Some(done) = attempt(&mut f, self.borrow(&held)) {
+                after(watch, &done);
+                return Poll::Ready(done);
             }
+            std::task::ready!(watch.poll_ready(dir, cx, 0))?;
         }
     }
 
@@ -422,6 +396,21 @@ fn no_deadline() -> io::Error {
         io::ErrorKind::Unsupported,
         "netpoll: deadlines are not supported for this file type (Go: os.ErrNoDeadline)",
     )
+}
+
+/// One try of a non-blocking syscall, repeated on EINTR: `None` if it
+/// would block (wait for readiness, then try again).
+fn attempt<T>(
+    f: &mut impl FnMut(BorrowedFd<'_>) -> io::Result<T>,
+    fd: BorrowedFd<'_>,
+) -> Option<io::Result<T>> {
+    loop {
+        match f(fd) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            done => return Some(done),
+        }
+    }
 }
 
 /// Records whether a stream read of `want` bytes came back short.
