@@ -164,7 +164,7 @@ impl Bench {
                 s.push(system.time(w));
             }
         }
-        let medians = samples.map(median);
+        let medians = samples.map(report::median);
         for (i, system) in SYSTEMS.iter().enumerate() {
             let tokio = SYSTEMS
                 .iter()
@@ -183,7 +183,7 @@ impl Bench {
     pub fn interleaved(&self, runs: &[&dyn Fn() -> Duration]) -> Vec<Duration> {
         let mut samples = vec![Vec::with_capacity(self.reps); runs.len()];
         self.interleave(self.reps, runs.len(), |i| samples[i].push(runs[i]()));
-        samples.into_iter().map(median).collect()
+        samples.into_iter().map(report::median).collect()
     }
 
     /// Calls `run(i)` for every `i < n`, `reps` times over, in the order of
@@ -281,12 +281,6 @@ impl Bench {
             );
         }
     }
-}
-
-/// The median (the upper one of an even count; reps is odd anyway).
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 /// A duration with three significant digits in a fitting unit.

@@ -154,8 +154,9 @@ fn short(v: f64) -> String {
     }
 }
 
-/// The median of `v` (the upper one of an even count).
-pub fn median_f64(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
+/// The median of `v` (the upper one of an even count; repetitions are
+/// odd anyway), for times and measured values alike.
+pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]
 }

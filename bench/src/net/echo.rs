@@ -4,7 +4,7 @@
 //! multi-thread servers with a worker per core.
 
 use super::client::{Client, Stop};
-use super::{App, Peer, Placement, Sample, Server};
+use super::{App, Peer, Placement, Sample};
 use crate::report::Metric;
 use crate::Bench;
 use std::time::{Duration, Instant};
@@ -80,10 +80,7 @@ fn sample(
     warm_up: Duration,
     measure: Duration,
 ) -> Sample {
-    let Some(server) = Server::start(b, App::Echo, peer, placement)? else {
-        return Ok(None);
-    };
-    let values = super::with_load(placement, || {
+    super::with_server(b, App::Echo, peer, placement, |server| {
         let mut client = Client::connect(server.addr, conns)?;
         client.drive(Stop::After(warm_up))?;
         let (cpu, start) = (server.cpu_time()?, Instant::now());
@@ -93,7 +90,5 @@ fn sample(
             trips as f64 / took.as_secs_f64(),
             cpu.as_secs_f64() * 1e6 / trips as f64,
         ])
-    });
-    server.stop();
-    values.map(Some)
+    })
 }

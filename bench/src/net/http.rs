@@ -73,32 +73,21 @@ pub fn run(b: &Bench) {
     }
 }
 
-/// One wrk run of `secs` against a fresh server.
+/// One wrk run of `secs` against a fresh server: wrk runs from the load
+/// thread, so it inherits that thread's pinning.
 fn sample(b: &Bench, peer: Peer, placement: Placement, secs: u32) -> Sample {
-    let Some(server) = Server::start(b, App::Http, peer, placement)? else {
-        return Ok(None);
-    };
-    let result = wrk(&server, placement, secs);
-    server.stop();
-    result.map(Some)
+    super::with_server(b, App::Http, peer, placement, |server| wrk(server, secs))
 }
 
-/// Runs wrk (pinned to the load's core if the placement says so) and
-/// returns requests per second and server CPU µs per request.
-fn wrk(server: &Server, placement: Placement, secs: u32) -> io::Result<Vec<f64>> {
+/// Runs wrk and returns requests per second and server CPU µs per
+/// request.
+fn wrk(server: &Server, secs: u32) -> io::Result<Vec<f64>> {
     if !server.addr.ip().is_loopback() {
         return Err(io::Error::other(
             "the http suite only loads loopback servers",
         ));
     }
-    let mut cmd = match placement.load_cpu() {
-        Some(cpu) => {
-            let mut c = Command::new(std::env::current_exe()?);
-            c.arg("pin").arg(cpu.to_string()).arg("wrk");
-            c
-        }
-        None => Command::new("wrk"),
-    };
+    let mut cmd = Command::new("wrk");
     cmd.args(["-t1", &format!("-c{CONNS}"), &format!("-d{secs}s")])
         .arg(format!("http://{}/", server.addr))
         .stdin(Stdio::null())

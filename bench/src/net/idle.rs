@@ -3,7 +3,7 @@
 //! alone; the server's resident set is read before and after.
 
 use super::client::Client;
-use super::{App, Peer, Placement, Sample, Server};
+use super::{App, Peer, Placement, Sample};
 use crate::report::Metric;
 use crate::Bench;
 use rustix::process::{getrlimit, setrlimit, Resource};
@@ -66,10 +66,7 @@ pub fn run(b: &Bench) {
 
 /// One server: its RSS once listening, and again with `conns` open.
 fn sample(b: &Bench, peer: Peer, conns: usize) -> Sample {
-    let Some(server) = Server::start(b, App::Echo, peer, Placement::Pinned)? else {
-        return Ok(None);
-    };
-    let values = super::with_load(Placement::Pinned, || {
+    super::with_server(b, App::Echo, peer, Placement::Pinned, |server| {
         let before = server.rss()?;
         let client = Client::connect(server.addr, conns)?;
         // Whatever the server does after the last echo (a task's last
@@ -81,9 +78,7 @@ fn sample(b: &Bench, peer: Peer, conns: usize) -> Sample {
             after.saturating_sub(before) as f64 / conns as f64,
             after as f64 / f64::from(1u32 << 20),
         ])
-    });
-    server.stop();
-    values.map(Some)
+    })
 }
 
 /// Raises this process's soft fd limit (which the servers inherit) to

@@ -1,7 +1,7 @@
 //! The network suites: `echo`, `http`, `idle` and `syscalls`.
 //!
 //! Every server runs as a child process (this binary's hidden `serve`
-//! command, or a Go program from `bench/go/`), so that its CPU time,
+//! command, or the Go program `bench/go/servers.go`), so that its CPU time,
 //! memory and syscalls are its own and can be read from `/proc` and
 //! `strace`, and so that it can be pinned to a core apart from the load.
 //! The load comes from this process: the raw epoll client (`client.rs`),
@@ -31,7 +31,7 @@ pub enum Peer {
     TokioMt,
     /// smol's executor on as many threads as the placement has workers.
     Smol,
-    /// Go: a goroutine per connection (`bench/go/`), GOMAXPROCS = workers.
+    /// Go: a goroutine per connection (`bench/go/servers.go`), GOMAXPROCS = workers.
     Go,
     /// A hand-written epoll loop on one thread: the floor (`floor.rs`).
     Epoll,
@@ -102,8 +102,8 @@ pub enum App {
 }
 
 impl App {
-    /// The argument of `netpoll-bench serve <app> <peer>`, and the Go
-    /// file's name in `bench/go/`.
+    /// The argument of `netpoll-bench serve <app> <peer>` and of the Go
+    /// `servers` program.
     pub fn arg(self) -> &'static str {
         match self {
             App::Echo => "echo",
@@ -188,7 +188,7 @@ pub fn case(
         .map(|(peer, taken)| {
             let medians = taken.filter(|t| !t.is_empty()).map(|t| {
                 (0..metrics.len())
-                    .map(|m| crate::report::median_f64(t.iter().map(|v| v[m]).collect()))
+                    .map(|m| crate::report::median(t.iter().map(|v| v[m]).collect()))
                     .collect()
             });
             (peer.name(), medians)
@@ -207,18 +207,29 @@ fn chosen(peer: Peer) -> bool {
     }
 }
 
-/// Runs `load` on a thread of its own placed as `placement` says (the
-/// caller's thread keeps its affinity).
-pub fn with_load<T: Send>(
+/// One sample of `peer` serving `app`: starts the server, runs `load`
+/// against it on a thread of its own placed as `placement` says (the
+/// caller keeps its affinity; a program the load starts, such as wrk,
+/// inherits the thread's), then stops the server. `Ok(None)` when the
+/// peer cannot run here (already noted).
+pub fn with_server(
+    b: &crate::Bench,
+    app: App,
+    peer: Peer,
     placement: Placement,
-    load: impl FnOnce() -> std::io::Result<T> + Send,
-) -> std::io::Result<T> {
-    std::thread::scope(|s| {
+    load: impl FnOnce(&Server) -> std::io::Result<Vec<f64>> + Send,
+) -> Sample {
+    let Some(server) = Server::start(b, app, peer, placement)? else {
+        return Ok(None);
+    };
+    let values = std::thread::scope(|s| {
         s.spawn(|| {
             pin_thread(placement.load_cpu())?;
-            load()
+            load(&server)
         })
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("the load thread panicked")))
-    })
+    });
+    server.stop();
+    values.map(Some)
 }

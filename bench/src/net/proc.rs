@@ -35,8 +35,8 @@ impl Server {
         placement: Placement,
     ) -> io::Result<Option<Server>> {
         let (program, args) = match peer {
-            Peer::Go => match go_binary(b, app) {
-                Some(path) => (path.into_os_string(), Vec::new()),
+            Peer::Go => match go_binary(b) {
+                Some(path) => (path.into_os_string(), vec![OsString::from(app.arg())]),
                 None => return Ok(None),
             },
             _ => (
@@ -164,36 +164,30 @@ fn cpu_time(pid: u32) -> io::Result<Duration> {
     Ok(Duration::from_nanos(ns))
 }
 
-/// The Go server for `app`, built from `bench/go/<app>.go` next to this
-/// binary on first use; `None` (after a note) when `go` is missing or the
-/// build fails.
-fn go_binary(b: &Bench, app: App) -> Option<PathBuf> {
-    static ECHO: OnceLock<Option<PathBuf>> = OnceLock::new();
-    static HTTP: OnceLock<Option<PathBuf>> = OnceLock::new();
-    let cell = match app {
-        App::Echo => &ECHO,
-        App::Http => &HTTP,
-    };
-    cell.get_or_init(|| match build_go(app) {
-        Ok(path) => Some(path),
-        Err(e) => {
-            b.note(&format!(
-                "go rows skipped: {e} (bench/setup.sh installs golang-go)"
-            ));
-            None
-        }
-    })
-    .clone()
+/// The Go servers (`servers echo|http`), built from `bench/go/servers.go`
+/// next to this binary on first use; `None` (after a note) when `go` is
+/// missing or the build fails.
+fn go_binary(b: &Bench) -> Option<PathBuf> {
+    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| match build_go() {
+            Ok(path) => Some(path),
+            Err(e) => {
+                b.note(&format!(
+                    "go rows skipped: {e} (bench/setup.sh installs golang-go)"
+                ));
+                None
+            }
+        })
+        .clone()
 }
 
-/// `go build -o <target dir>/go-<app> bench/go/<app>.go`.
-fn build_go(app: App) -> io::Result<PathBuf> {
+/// `go build -o <target dir>/go-servers bench/go/servers.go`.
+fn build_go() -> io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe.parent().unwrap_or(Path::new("."));
-    let out = dir.join(format!("go-{}", app.arg()));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("go")
-        .join(format!("{}.go", app.arg()));
+    let out = dir.join("go-servers");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/servers.go");
     let mut cmd = Command::new("go");
     cmd.arg("build").arg("-o").arg(&out).arg(&src);
     // Go needs a build cache; without a home directory, use one here.

@@ -8,7 +8,7 @@
 //! with each other, not a prediction of an unslowed run.
 
 use super::client::{Client, Stop};
-use super::{App, Peer, Placement, Sample, Server};
+use super::{App, Peer, Placement, Sample};
 use crate::report::Metric;
 use crate::Bench;
 use std::io::{self, BufRead, BufReader};
@@ -84,21 +84,22 @@ pub fn run(b: &Bench) {
 
 /// One server traced over `trips` round trips.
 fn sample(b: &Bench, peer: Peer, trips: u64) -> Sample {
-    let Some(server) = Server::start(b, App::Echo, peer, Placement::Pinned)? else {
-        return Ok(None);
-    };
     let out = std::env::temp_dir().join(format!("netpoll-bench-strace-{}", std::process::id()));
-    let counts = super::with_load(Placement::Pinned, || {
+    let values = super::with_server(b, App::Echo, peer, Placement::Pinned, |server| {
         let mut client = Client::connect(server.addr, CONNS)?;
         client.drive(Stop::Count(1_000))?;
         let mut strace = Tracer::attach(server.pid(), &out)?;
         let done = client.drive(Stop::Count(trips))?;
         strace.detach()?;
-        Ok((done, parse(&std::fs::read_to_string(&out)?)?))
+        Ok(per_trip(&parse(&std::fs::read_to_string(&out)?)?, done))
     });
     let _ = std::fs::remove_file(&out);
-    server.stop();
-    let (done, calls) = counts?;
+    values
+}
+
+/// The metrics from strace's counts over `done` round trips: all calls,
+/// then io, poll and the rest.
+fn per_trip(calls: &[(String, u64)], done: u64) -> Vec<f64> {
     let per_rt = |n: u64| n as f64 / done as f64;
     let of = |names: &[&str]| {
         calls
@@ -109,12 +110,12 @@ fn sample(b: &Bench, peer: Peer, trips: u64) -> Sample {
     };
     let total: u64 = calls.iter().map(|(_, n)| n).sum();
     let (io, poll) = (of(IO_CALLS), of(POLL_CALLS));
-    Ok(Some(vec![
+    vec![
         per_rt(total),
         per_rt(io),
         per_rt(poll),
         per_rt(total - io - poll),
-    ]))
+    ]
 }
 
 /// `strace -c -f -p <pid>`, counting into a file; detached when dropped
