@@ -466,9 +466,17 @@ fn metrics_count_the_scheduler_at_work() {
             }
             // A task woken by another task runs from the LIFO slot: the
             // inner task's completion wakes the outer one on the worker.
-            netpoll::spawn(async { netpoll::spawn(async {}).await.unwrap() })
-                .await
-                .unwrap();
+            // Repeated: on two workers a sibling may steal the inner task
+            // and finish it while the outer one is still being polled, and
+            // a task woken during its own poll counts as having yielded
+            // (back of the queue, no LIFO hit). That race is rare (about
+            // one round in a hundred), so 50 rounds never all lose it.
+            let hs: Vec<_> = (0..50)
+                .map(|_| netpoll::spawn(async { netpoll::spawn(async {}).await.unwrap() }))
+                .collect();
+            for h in hs {
+                h.await.unwrap();
+            }
             // An idle runtime waits in the poller.
             netpoll::time::sleep(Duration::from_millis(5)).await;
         });
@@ -476,8 +484,8 @@ fn metrics_count_the_scheduler_at_work() {
         // Workers add their counts in batches; exiting flushes them all.
         drop(rt);
         let after = netpoll::metrics::snapshot();
-        assert!(after.tasks_spawned >= before.tasks_spawned + 103, "{name}");
-        assert!(after.task_polls >= before.task_polls + 103, "{name}");
+        assert!(after.tasks_spawned >= before.tasks_spawned + 201, "{name}");
+        assert!(after.task_polls >= before.task_polls + 201, "{name}");
         assert!(
             after.poller_blocking_waits > before.poller_blocking_waits,
             "{name}"
