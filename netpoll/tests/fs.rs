@@ -128,7 +128,7 @@ fn a_blocked_pipe_read_is_woken_by_close_from_another_task() {
             let start = Instant::now();
             r.close().unwrap();
             assert!(is_closed(&read.await.unwrap().unwrap_err()), "{name}");
-            assert!(start.elapsed() < Duration::from_millis(50), "{name}");
+            assert!(start.elapsed() < Duration::from_millis(250), "{name}");
         });
         assert_eq!(fd_count(), before, "{name}: fds leaked");
     }
