@@ -31,8 +31,10 @@ fn runtimes() -> Vec<(String, Runtime)> {
     v
 }
 
-/// Zombie children of this process, from /proc.
-fn zombies() -> usize {
+/// Children of this process still in /proc: running, or exited and not
+/// reaped (zombies). Counting the running ones too means a check for "none
+/// left" cannot pass just because a child has not exited yet.
+fn children() -> usize {
     let me = std::process::id().to_string();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -40,8 +42,7 @@ fn zombies() -> usize {
         .filter(|stat| {
             // "pid (comm) state ppid ...": comm may hold spaces.
             let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            let mut f = rest.split_whitespace();
-            f.next() == Some("Z") && f.next() == Some(me.as_str())
+            rest.split_whitespace().nth(1) == Some(me.as_str())
         })
         .count()
 }
@@ -135,11 +136,13 @@ fn a_thousand_children_waited_and_a_thousand_dropped_leave_no_zombie() {
             }
         });
         let start = Instant::now();
-        while zombies() > 0 {
+        // Every child was `true`: all exit at once, so any still listed
+        // after a few seconds is a zombie nobody reaps.
+        while children() > 0 {
             assert!(
-                start.elapsed() < Duration::from_secs(1),
-                "{name}: {} zombies left after 1 s",
-                zombies()
+                start.elapsed() < Duration::from_secs(5),
+                "{name}: {} children left after 5 s",
+                children()
             );
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -102,10 +102,13 @@ pub(crate) struct Tracked {
 impl Tracked {
     /// Starts tracking `pid`, a child we just spawned. A SIGCHLD that came
     /// before this call found nothing to reap; the check here covers it.
+    /// Check and insert share one lock hold: a child exiting between them
+    /// would otherwise have its SIGCHLD handled before the entry exists,
+    /// and stay a zombie.
     pub(crate) fn new(pid: u32) -> io::Result<Tracked> {
-        let r = reaper()?;
+        let mut children = reaper()?.children.locked();
         let status = try_reap(pid);
-        r.children.locked().insert(
+        children.insert(
             pid,
             Entry {
                 status,
@@ -178,7 +181,9 @@ impl Drop for Tracked {
         let Ok(r) = reaper() else { return };
         let mut children = r.children.locked();
         match children.get_mut(&self.pid) {
-            Some(e) if e.status.is_some() => {
+            // Exited (or exiting now, its SIGCHLD not yet handled): reap
+            // it here rather than count on a later signal.
+            Some(e) if e.status.is_some() || try_reap(self.pid).is_some() => {
                 children.remove(&self.pid);
             }
             // Reaped in the background when it exits.
