@@ -5,6 +5,7 @@ mod common;
 use common::flavours;
 use netpoll::time::{interval, sleep, sleep_until, timeout};
 use std::future::Future;
+use std::task::Context;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -30,11 +31,13 @@ fn sleeps_never_end_early() {
 }
 
 /// Timers registered in scrambled order complete in deadline order. One
-/// task polls all of them, in deadline order, on every wake: timers due in
-/// the same poller wake-up complete together (a tie, recorded in deadline
-/// order), but a later timer completing in an earlier pass than an earlier
-/// one shows up as disorder. (Separate tasks could not tell: tasks woken
-/// together may run in any order.)
+/// task polls all of them, in deadline order, on every wake. When one has
+/// completed, every earlier one must have completed too: they are polled
+/// again at that moment and recorded first, so an earlier timer still
+/// pending shows up as disorder. (Polling them again makes the check
+/// independent of when a worker fires timers between two polls of this
+/// task. Separate tasks could not tell: tasks woken together may run in
+/// any order.)
 #[test]
 fn timers_fire_in_deadline_order() {
     for (name, rt) in flavours() {
@@ -56,14 +59,24 @@ fn timers_fire_in_deadline_order() {
             .await;
             sleeps.sort_by_key(|(i, _)| *i);
             let mut order = Vec::new();
+            let done = |s: &mut Option<netpoll::time::Sleep>, cx: &mut Context<'_>| {
+                s.as_mut()
+                    .is_some_and(|s| std::pin::Pin::new(s).poll(cx).is_ready())
+            };
             std::future::poll_fn(|cx| {
-                for (i, slot) in sleeps.iter_mut() {
-                    if let Some(s) = slot {
-                        if std::pin::Pin::new(s).poll(cx).is_ready() {
+                for k in 0..sleeps.len() {
+                    if !done(&mut sleeps[k].1, cx) {
+                        continue;
+                    }
+                    // Every earlier timer must be done by now.
+                    for (i, slot) in sleeps.iter_mut().take(k) {
+                        if done(slot, cx) {
                             order.push(*i);
                             *slot = None;
                         }
                     }
+                    order.push(sleeps[k].0);
+                    sleeps[k].1 = None;
                 }
                 if order.len() == sleeps.len() {
                     std::task::Poll::Ready(())

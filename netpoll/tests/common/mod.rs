@@ -9,6 +9,12 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
+use std::time::Duration;
+
+/// How late a wake may come after its cause (a close, a due deadline): far
+/// below any fallback a missed wake could hide behind, far above a busy CI
+/// machine's scheduling noise.
+pub const SLACK: Duration = Duration::from_millis(250);
 
 /// The backends to run a test on: the one `NETPOLL_POLLER` names when it
 /// is set (CI runs the suite once per backend), otherwise every backend
