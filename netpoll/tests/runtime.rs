@@ -350,6 +350,77 @@ fn a_yield_forever_task_starves_neither_io_nor_timers() {
     }
 }
 
+/// A task yielding in a loop does not delay a task woken from another
+/// thread: the woken one, spawned or the current-thread `block_on` future,
+/// runs
+/// before the yielder has had more than a turn or two (a yielder goes
+/// behind everything else that is ready, as in tokio and Go).
+#[test]
+fn a_yielding_task_lets_a_remotely_woken_one_run_next() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let turns = Arc::new(AtomicUsize::new(0));
+            let t = turns.clone();
+            let spinning = netpoll::spawn(async move {
+                loop {
+                    t.fetch_add(1, SeqCst);
+                    yield_now().await;
+                }
+            });
+            let mut worst = 0;
+            for round in 0..20 {
+                // The block_on future runs on a worker only on a
+                // current-thread runtime; elsewhere its thread has to wake
+                // up first, which measures the OS, not the scheduler.
+                let lag = if round % 2 == 0 && name == "current_thread" {
+                    turns_after_a_remote_wake(&turns).await
+                } else {
+                    let turns = turns.clone();
+                    netpoll::spawn(async move { turns_after_a_remote_wake(&turns).await })
+                        .await
+                        .unwrap()
+                };
+                worst = worst.max(lag);
+            }
+            // Before yielders were held back, a woken task waited for up to
+            // 61 of the yielder's turns.
+            assert!(worst <= 3, "{name}: the yielder ran {worst} times first");
+            spinning.abort();
+        });
+    }
+}
+
+/// Waits for a wake from a plain thread; returns how many more `turns`
+/// were counted between that wake and this task running again.
+async fn turns_after_a_remote_wake(turns: &Arc<AtomicUsize>) -> usize {
+    let state = Arc::new(std::sync::Mutex::new((false, None::<std::task::Waker>)));
+    let (s, t) = (state.clone(), turns.clone());
+    let waker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        let w = {
+            let mut st = s.lock().unwrap();
+            st.0 = true;
+            st.1.take()
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+        // Read after the wake: a late read only makes the lag look smaller.
+        t.load(SeqCst)
+    });
+    let ran_at = std::future::poll_fn(|cx| {
+        let mut st = state.lock().unwrap();
+        if st.0 {
+            return std::task::Poll::Ready(turns.load(SeqCst));
+        }
+        st.1 = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    })
+    .await;
+    ran_at.saturating_sub(waker.join().unwrap())
+}
+
 /// Dropping a runtime with thousands of pending tasks cancels them all and
 /// leaks neither threads nor fds.
 #[test]

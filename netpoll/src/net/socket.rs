@@ -10,7 +10,6 @@ use rustix::net::{RecvFlags, SendFlags, SocketAddrAny};
 use socket2::{Domain, SockAddr, SockRef, Type};
 use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::task::{Context, Poll};
@@ -137,10 +136,11 @@ impl Socket {
     /// [`poll_read`](Self::poll_read) into memory that may be
     /// uninitialised (hyper's and tokio's read buffers), so nothing has
     /// to be zeroed first: recv(2) only writes to it.
+    #[cfg(any(feature = "tokio-io", feature = "hyper"))]
     pub(crate) fn poll_read_uninit(
         &self,
         cx: &mut Context<'_>,
-        buf: &mut [MaybeUninit<u8>],
+        buf: &mut [std::mem::MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
         let want = buf.len().min(MAX_RW);
         self.fd.poll_read_stream(cx, want, |fd| {

@@ -434,6 +434,11 @@ fn block_on_current_thread<F: Future>(
         if ran > 0 || main.woken.load(Ordering::SeqCst) {
             continue;
         }
+        // Tasks that yielded run once the main future has had its turn.
+        if let Some(r) = worker.take_deferred() {
+            worker.run_task(r);
+            continue;
+        }
         // Out of work: wait in the kernel. No non-blocking poll first: the
         // wait returns at once if events are pending, and a poll that
         // finds none would only be a second syscall per idle moment.

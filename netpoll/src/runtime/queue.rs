@@ -355,7 +355,6 @@ impl<T: Handle> Local<T> {
         t.wrapping_sub(h) as usize + usize::from(!q.next.load(Relaxed).is_null())
     }
 
-    #[cfg(all(test, not(loom)))]
     /// No element in the ring or in `next`.
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0

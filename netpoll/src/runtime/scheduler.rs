@@ -362,6 +362,12 @@ pub(crate) struct Worker {
     /// Inside the poller, delivering events: the tasks they wake notify
     /// nobody; the worker looks at how many there were afterwards.
     delivering: Cell<bool>,
+    /// Tasks that yielded (woken while they ran), held back until this
+    /// worker has looked everywhere else: its queue, the global queue, its
+    /// siblings, timers and I/O. A task yielding in a loop then delays
+    /// nothing that is ready, however it became ready (tokio: the defer
+    /// list; Go: Gosched puts the goroutine on the global queue).
+    deferred: RefCell<Vec<Runnable>>,
     rng: Cell<u32>,
     stats: Stats,
 }
@@ -378,6 +384,7 @@ impl Worker {
             lifo_polls: Cell::new(0),
             searching: Cell::new(false),
             delivering: Cell::new(false),
+            deferred: RefCell::new(Vec::new()),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             stats: Stats::default(),
         }
@@ -386,20 +393,48 @@ impl Worker {
     /// Hands the local queue back (the worker is done).
     pub(crate) fn into_local(self) -> Local<Runnable> {
         self.stats.flush();
+        self.requeue_deferred();
         self.local.into_inner()
     }
 
-    /// Queues a task woken on this thread. A task that yielded goes to the
-    /// back, so it cannot keep the worker to itself; a task woken by
-    /// another goes to the LIFO slot, to run next while its data is hot.
+    /// Queues a task woken on this thread. A task that yielded waits in
+    /// the deferred list, so it cannot keep the worker from anything else;
+    /// a task woken by another goes to the LIFO slot, to run next while its
+    /// data is hot.
     fn push(&self, r: Runnable, yielded: bool) {
-        let mut local = self.local.borrow_mut();
-        let overflow = |batch| self.shared.inject.push_batch(batch);
         if yielded {
-            local.push_back(r, overflow);
+            self.deferred.borrow_mut().push(r);
         } else {
-            local.push_next(r, overflow);
+            let overflow = |batch| self.shared.inject.push_batch(batch);
+            self.local.borrow_mut().push_next(r, overflow);
         }
+    }
+
+    /// Moves the deferred tasks to the back of the local queue.
+    fn requeue_deferred(&self) {
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let mut local = self.local.borrow_mut();
+        for r in deferred {
+            local.push_back(r, |batch| self.shared.inject.push_batch(batch));
+        }
+    }
+
+    /// The tasks that yielded, once nothing else is ready: timers and I/O
+    /// get a non-blocking look first, so a task that yields in a loop
+    /// starves neither (tokio: park_yield). What they wake runs first.
+    pub(crate) fn take_deferred(&self) -> Option<Runnable> {
+        if self.deferred.borrow().is_empty() {
+            return None;
+        }
+        self.poll_now();
+        self.requeue_deferred();
+        let mut local = self.local.borrow_mut();
+        let next = local.pop();
+        if !local.is_empty() {
+            drop(local);
+            self.shared.notify_one();
+        }
+        next
     }
 
     fn rand(&self) -> u32 {
@@ -415,7 +450,10 @@ impl Worker {
     /// The run loop of a worker thread.
     pub(crate) fn run(&self) {
         while !self.shared.is_shutdown() {
-            if let Some(r) = self.next_task().or_else(|| self.search()) {
+            // A worker holding tasks that yielded is not idle: it runs them
+            // (after timers and I/O) rather than steal, so they stay on it.
+            let next = self.next_task().or_else(|| self.take_deferred());
+            if let Some(r) = next.or_else(|| self.search()) {
                 self.run_task(r);
                 continue;
             }
@@ -423,6 +461,7 @@ impl Worker {
         }
         // Leave nothing behind: cancel what this worker still holds. (The
         // borrow ends before the drop: a dropped future may wake others.)
+        self.requeue_deferred();
         loop {
             let next = self.local.borrow_mut().pop();
             match next {

@@ -48,10 +48,12 @@ where
     Handle::current().spawn_blocking(f)
 }
 
-/// Lets other tasks run before this one continues; the task goes to the
-/// back of its worker's queue.
+/// Lets everything else that is ready run before this task continues:
+/// the worker's other tasks, work queued from outside, due timers and I/O
+/// (polled without blocking) all come first. A task yielding in a loop
+/// therefore delays nothing by more than a turn.
 ///
-/// Go: `runtime.Gosched()`.
+/// Go: `runtime.Gosched()`; tokio: `task::yield_now`.
 ///
 /// # Example
 ///
