@@ -154,6 +154,43 @@ fn abort_cancels_a_sleeping_task_and_keeps_a_finished_output() {
     }
 }
 
+/// An abort that races the task's first poll (the worker has picked the
+/// task, not yet polled it) still ends it, and the handle reports the
+/// cancel only after the future is dropped. Thousands of rounds, so the
+/// race is hit on every run.
+#[test]
+fn an_abort_racing_the_first_poll_always_cancels() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let dropped = Arc::new(AtomicUsize::new(0));
+            struct OnDrop(Arc<AtomicUsize>);
+            impl Drop for OnDrop {
+                fn drop(&mut self) {
+                    self.0.fetch_add(1, SeqCst);
+                }
+            }
+            for round in 1..=3000 {
+                let d = OnDrop(dropped.clone());
+                let h = netpoll::spawn(async move {
+                    let _d = d;
+                    netpoll::time::sleep(Duration::from_secs(3600)).await;
+                });
+                if round % 2 == 0 {
+                    yield_now().await;
+                }
+                h.abort();
+                let joined = netpoll::time::timeout(Duration::from_secs(5), h).await;
+                let err = joined
+                    .unwrap_or_else(|_| panic!("{name}: round {round}: the abort was lost"))
+                    .unwrap_err();
+                assert!(err.is_cancelled(), "{name}: round {round}");
+                assert_eq!(dropped.load(SeqCst), round, "{name}: round {round}");
+            }
+        });
+    }
+}
+
 #[test]
 fn spawn_blocking_runs_off_the_workers() {
     let _serial = serial();

@@ -263,10 +263,10 @@ impl Handle {
         };
         // The guard travels with the future, not created inside it: a task
         // cancelled before its first poll still drops it.
-        let future = task::Guarded::new(future, guard);
         let sched = shared.clone();
-        let (runnable, task) = task::builder().spawn(
-            move |_| future,
+        let (runnable, task) = task::spawn(
+            future,
+            guard,
             WithInfo(move |r, info: async_task::ScheduleInfo| {
                 sched.schedule(r, info.woken_while_running)
             }),
@@ -285,8 +285,7 @@ impl Handle {
         R: Send + 'static,
     {
         let pool = self.shared.blocking.clone();
-        let (runnable, task) =
-            task::builder().spawn(move |_| async move { f() }, move |r| pool.push(r));
+        let (runnable, task) = task::spawn(async move { f() }, (), move |r| pool.push(r));
         let waker = runnable.waker();
         runnable.schedule();
         JoinHandle::new(task, waker)

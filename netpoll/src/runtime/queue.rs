@@ -29,8 +29,9 @@
 //! claimed pointer back into its owner is the only unsafe step. Every such
 //! step is justified where it happens: a pointer is converted back exactly
 //! once, by whoever won the CAS (or swap) that claimed it. (One more
-//! exception lives in `task.rs`: the pin projection of `Guarded`, which
-//! keeps each task its future's size; see there.)
+//! exception lives in `task.rs`: the task future's pin projection, which
+//! keeps each task its future's size, and the spawn that lets it borrow
+//! its task's metadata; see there.)
 //!
 //! # Algorithm (Go's)
 //!

@@ -14,13 +14,9 @@ use std::task::{Context, Poll, Waker};
 /// What the scheduler keeps beside each task's future.
 #[derive(Default)]
 pub(crate) struct TaskMeta {
-    /// `JoinHandle::abort` was called: the next time the task is picked to
-    /// run, it is dropped instead.
-    pub(crate) aborted: AtomicBool,
-    /// The task was dropped without completing (aborted, or cancelled by
-    /// shutdown). Set before the drop, so a `JoinHandle` that sees it never
-    /// polls the dead cell.
-    pub(crate) cancelled: AtomicBool,
+    /// `JoinHandle::abort` was called, or the runtime is shutting down:
+    /// the task's next poll drops its future instead of polling it.
+    aborted: AtomicBool,
 }
 
 /// A task ready to run, as the queues hold it.
@@ -41,62 +37,94 @@ impl super::queue::Handle for Runnable {
     }
 }
 
-/// A spawned future with a value dropped right after it (the task's
-/// owned-registry guard). Not an `async` block around the future: rustc
-/// lays out an async block's captured future and the future it awaits as
-/// two fields, so every task would take twice its future's size
-/// (rust-lang/rust#62958), which with a 4 KiB buffer per connection
-/// doubled the memory of an idle server.
-pub(crate) struct Guarded<F, G> {
-    future: F,
+/// A spawned future as its task runs it: checked for an abort at every
+/// poll, and with a value (the task's owned-registry guard) dropped right
+/// after it.
+///
+/// The abort check happens inside the poll, while async-task holds the
+/// task as running, so an abort can never slip between a check and the
+/// poll it guards: either the poll sees the flag, or the abort's wake
+/// finds the task running and has it polled once more.
+///
+/// Not an `async` block around the future: rustc lays out an async block's
+/// captured future and the future it awaits as two fields, so every task
+/// would take twice its future's size (rust-lang/rust#62958), which with a
+/// 4 KiB buffer per connection doubled the memory of an idle server.
+struct TaskFuture<F, G> {
+    /// The task's own metadata, which outlives this future (see `spawn`).
+    meta: &'static TaskMeta,
+    /// `None` once aborted: dropped then, in place.
+    future: Option<F>,
     // Declared after `future`, so dropped after it.
     _guard: G,
 }
 
-impl<F, G> Guarded<F, G> {
-    /// `future`, with `guard` dropped when it is.
-    pub(crate) fn new(future: F, guard: G) -> Self {
-        Guarded {
-            future,
-            _guard: guard,
+impl<F: Future, G> Future for TaskFuture<F, G> {
+    /// `None`: aborted, the future dropped unfinished.
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let aborted = self.meta.aborted.load(Ordering::Acquire);
+        // SAFETY: a structural pin projection. `future` is never moved out
+        // of a pinned `TaskFuture`: it is only polled in place or dropped in
+        // place by `Pin::set`, there is no `Drop` impl, and `TaskFuture` is
+        // `Unpin` only if `F` is.
+        let mut future = unsafe { self.map_unchecked_mut(|t| &mut t.future) };
+        if aborted {
+            future.set(None);
+            return Poll::Ready(None);
+        }
+        match future.as_pin_mut() {
+            Some(f) => f.poll(cx).map(Some),
+            None => Poll::Ready(None),
         }
     }
 }
 
-impl<F: Future, G> Future for Guarded<F, G> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: a structural pin projection. `future` is never moved out
-        // of a pinned `Guarded`: no method hands it out by value, there is
-        // no `Drop` impl, and `Guarded` is `Unpin` only if `F` is.
-        unsafe { self.map_unchecked_mut(|g| &mut g.future) }.poll(cx)
-    }
-}
-
-/// The builder of every task cell: with our metadata, and with panics
-/// caught in the task and re-raised where its `JoinHandle` is polled, which
-/// is how a panic becomes a `JoinError` (see `JoinHandle::poll`).
-pub(crate) fn builder() -> async_task::Builder<TaskMeta> {
-    async_task::Builder::new()
+/// A task running `future`, with `guard` dropped right after it, and its
+/// handle. Panics are caught in the task and re-raised where its
+/// `JoinHandle` is polled, which is how a panic becomes a `JoinError`.
+pub(crate) fn spawn<F, G, S>(future: F, guard: G, schedule: S) -> (Runnable, Task<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    G: Send + 'static,
+    S: async_task::Schedule<TaskMeta> + Send + Sync + 'static,
+{
+    let make = move |meta: &'static TaskMeta| TaskFuture {
+        meta,
+        future: Some(future),
+        _guard: guard,
+    };
+    let builder = async_task::Builder::new()
         .metadata(TaskMeta::default())
-        .propagate_panic(true)
+        .propagate_panic(true);
+    // SAFETY: `spawn_unchecked` only waives the checks that `spawn` makes
+    // with bounds, and each holds here: the future is `Send`, the schedule
+    // function `Send + Sync + 'static`, and the one borrow the future takes
+    // is of its task's own metadata, which async-task allows (its safety
+    // section: "borrowed non-metadata variables must outlive its
+    // Runnable"), since the metadata lives in the task's allocation until
+    // after the future is dropped. The `'static` it is given never leaves
+    // `TaskFuture`.
+    unsafe { builder.spawn_unchecked(make, schedule) }
 }
 
-/// Drops a task instead of running it, marking it cancelled first.
+/// The handle half of a task: its output, or `None` if it was aborted.
+pub(crate) type Task<T> = async_task::Task<Option<T>, TaskMeta>;
+
+/// Ends a task instead of running its future, which is dropped at once
+/// (here, on this thread); its `JoinHandle` then reports it cancelled.
+/// Running it rather than dropping the `Runnable` keeps async-task's
+/// state simple: every task completes, none is closed under its handle.
 pub(crate) fn cancel(runnable: Runnable) {
-    runnable.metadata().cancelled.store(true, Ordering::Release);
-    drop(runnable);
+    runnable.metadata().aborted.store(true, Ordering::Release);
+    runnable.run();
 }
 
-/// Runs a task unless it was aborted. Returns whether it ran.
-pub(crate) fn run(runnable: Runnable) -> bool {
-    if runnable.metadata().aborted.load(Ordering::Acquire) {
-        cancel(runnable);
-        return false;
-    }
+/// Runs a task (an aborted one only drops its future).
+pub(crate) fn run(runnable: Runnable) {
     runnable.run();
-    true
 }
 
 /// An owned permission to await a spawned task's output, or to abort it.
@@ -119,22 +147,24 @@ pub(crate) fn run(runnable: Runnable) -> bool {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JoinHandle<T> {
-    task: Option<async_task::Task<T, TaskMeta>>,
+    task: Option<Task<T>>,
     /// Schedules the task, so an abort is noticed even if it sleeps.
     waker: Waker,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: async_task::Task<T, TaskMeta>, waker: Waker) -> JoinHandle<T> {
+    pub(crate) fn new(task: Task<T>, waker: Waker) -> JoinHandle<T> {
         JoinHandle {
             task: Some(task),
             waker,
         }
     }
 
-    /// Cancels the task: it is dropped the next time it would run (at once
-    /// if it is waiting), and awaiting this handle gives a cancelled
-    /// [`JoinError`]. A task that already finished keeps its output.
+    /// Cancels the task: its future is dropped the next time it would run
+    /// (at once if it is waiting), and awaiting this handle gives a
+    /// cancelled [`JoinError`] once the future has been dropped, so
+    /// whatever it owned is released by then. A task that already finished
+    /// keeps its output.
     ///
     /// # Example
     ///
@@ -169,17 +199,12 @@ impl<T> Future for JoinHandle<T> {
             .task
             .as_mut()
             .expect("JoinHandle polled after it returned");
-        if task.metadata().cancelled.load(Ordering::Acquire) {
-            if let Some(t) = self.task.take() {
-                t.detach();
-            }
-            return Poll::Ready(Err(JoinError::cancelled()));
-        }
         // The task's panic, if any, is re-raised here (async-task's
         // propagate_panic): catch it and hand it over as a JoinError.
         let res = match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *task).poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(v)) => Ok(v),
+            Ok(Poll::Ready(Some(v))) => Ok(v),
+            Ok(Poll::Ready(None)) => Err(JoinError::cancelled()),
             Err(payload) => Err(JoinError::panic(payload)),
         };
         if let Some(t) = self.task.take() {
