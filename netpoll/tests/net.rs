@@ -95,19 +95,33 @@ fn write_deadline_with_a_full_socket_buffer() {
 /// it). Timers never fire early, so a round that kept its schedule decides.
 const ROUNDS: usize = 5;
 
+/// A connected pair whose first end has a read deadline `ms` from the
+/// returned instant and a task reading from it.
+async fn read_waiting_with_deadline(
+    ms: u64,
+) -> (
+    Arc<TcpStream>,
+    TcpStream,
+    Instant,
+    netpoll::task::JoinHandle<std::io::Result<usize>>,
+) {
+    let (c, s) = tcp_pair().await;
+    let c = Arc::new(c);
+    let start = Instant::now();
+    c.set_read_deadline(Some(start + Duration::from_millis(ms)))
+        .unwrap();
+    let reader = c.clone();
+    let read = netpoll::spawn(async move { reader.read(&mut [0; 8]).await });
+    (c, s, start, read)
+}
+
 #[test]
 fn deadline_extended_and_shortened_while_a_read_waits() {
     let _serial = serial();
     for (name, rt) in flavours() {
         rt.block_on(async {
             for round in 1..=ROUNDS {
-                let (c, _s) = tcp_pair().await;
-                let c = Arc::new(c);
-                let start = Instant::now();
-                c.set_read_deadline(Some(start + Duration::from_millis(40)))
-                    .unwrap();
-                let reader = c.clone();
-                let read = netpoll::spawn(async move { reader.read(&mut [0; 8]).await });
+                let (c, _s, start, read) = read_waiting_with_deadline(40).await;
                 // Extend before expiry: the first timer must not fire.
                 sleep(Duration::from_millis(10)).await;
                 c.set_read_deadline(Some(start + Duration::from_millis(120)))
@@ -163,13 +177,7 @@ fn clearing_a_deadline_lets_a_waiting_read_finish() {
     for (name, rt) in flavours() {
         rt.block_on(async {
             for round in 1..=ROUNDS {
-                let (c, s) = tcp_pair().await;
-                let c = Arc::new(c);
-                let start = Instant::now();
-                c.set_read_deadline(Some(start + Duration::from_millis(30)))
-                    .unwrap();
-                let reader = c.clone();
-                let read = netpoll::spawn(async move { reader.read(&mut [0; 8]).await });
+                let (c, s, start, read) = read_waiting_with_deadline(30).await;
                 sleep(Duration::from_millis(5)).await;
                 c.set_read_deadline(None).unwrap();
                 if start.elapsed() >= Duration::from_millis(30) {

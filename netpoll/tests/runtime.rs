@@ -121,23 +121,31 @@ fn a_panicking_task_is_a_join_error_and_the_runtime_survives() {
     }
 }
 
+/// Counts its drops: a task holding one shows when its future is dropped.
+struct OnDrop(Arc<AtomicUsize>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// A task that sleeps for an hour holding an [`OnDrop`] on `dropped`.
+fn spawn_a_sleeper(dropped: &Arc<AtomicUsize>) -> netpoll::task::JoinHandle<()> {
+    let d = OnDrop(dropped.clone());
+    netpoll::spawn(async move {
+        let _d = d;
+        netpoll::time::sleep(Duration::from_secs(3600)).await;
+    })
+}
+
 #[test]
 fn abort_cancels_a_sleeping_task_and_keeps_a_finished_output() {
     let _serial = serial();
     for (name, rt) in flavours() {
         rt.block_on(async {
             let dropped = Arc::new(AtomicUsize::new(0));
-            struct OnDrop(Arc<AtomicUsize>);
-            impl Drop for OnDrop {
-                fn drop(&mut self) {
-                    self.0.fetch_add(1, SeqCst);
-                }
-            }
-            let d = OnDrop(dropped.clone());
-            let h = netpoll::spawn(async move {
-                let _d = d;
-                netpoll::time::sleep(Duration::from_secs(3600)).await;
-            });
+            let h = spawn_a_sleeper(&dropped);
             yield_now().await;
             h.abort();
             let err = h.await.unwrap_err();
@@ -164,18 +172,8 @@ fn an_abort_racing_the_first_poll_always_cancels() {
     for (name, rt) in flavours() {
         rt.block_on(async {
             let dropped = Arc::new(AtomicUsize::new(0));
-            struct OnDrop(Arc<AtomicUsize>);
-            impl Drop for OnDrop {
-                fn drop(&mut self) {
-                    self.0.fetch_add(1, SeqCst);
-                }
-            }
             for round in 1..=3000 {
-                let d = OnDrop(dropped.clone());
-                let h = netpoll::spawn(async move {
-                    let _d = d;
-                    netpoll::time::sleep(Duration::from_secs(3600)).await;
-                });
+                let h = spawn_a_sleeper(&dropped);
                 if round % 2 == 0 {
                     yield_now().await;
                 }
@@ -466,12 +464,6 @@ fn shutdown_with_thousands_of_pending_tasks_leaks_nothing() {
     let threads = thread_count();
     let fds = fd_count();
     let dropped = Arc::new(AtomicUsize::new(0));
-    struct OnDrop(Arc<AtomicUsize>);
-    impl Drop for OnDrop {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, SeqCst);
-        }
-    }
     for flavour in 0..2 {
         let rt = if flavour == 0 {
             Builder::new_multi_thread()
