@@ -65,10 +65,10 @@ impl<F: Future, G> Future for TaskFuture<F, G> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let aborted = self.meta.aborted.load(Ordering::Acquire);
-        // SAFETY: a structural pin projection. `future` is never moved out
-        // of a pinned `TaskFuture`: it is only polled in place or dropped in
-        // place by `Pin::set`, there is no `Drop` impl, and `TaskFuture` is
-        // `Unpin` only if `F` is.
+        // `future` is never moved out of a pinned `TaskFuture`: it is only
+        // polled in place or dropped in place by `Pin::set`, there is no
+        // `Drop` impl, and `TaskFuture` is `Unpin` only if `F` is.
+        // SAFETY: so this is a structural pin projection.
         let mut future = unsafe { self.map_unchecked_mut(|t| &mut t.future) };
         if aborted {
             future.set(None);
@@ -99,14 +99,14 @@ where
     let builder = async_task::Builder::new()
         .metadata(TaskMeta::default())
         .propagate_panic(true);
-    // SAFETY: `spawn_unchecked` only waives the checks that `spawn` makes
-    // with bounds, and each holds here: the future is `Send`, the schedule
+    // `spawn_unchecked` only waives the checks that `spawn` makes with
+    // bounds, and each holds here: the future is `Send`, the schedule
     // function `Send + Sync + 'static`, and the one borrow the future takes
     // is of its task's own metadata, which async-task allows (its safety
     // section: "borrowed non-metadata variables must outlive its
-    // Runnable"), since the metadata lives in the task's allocation until
-    // after the future is dropped. The `'static` it is given never leaves
-    // `TaskFuture`.
+    // Runnable"): the metadata lives in the task's allocation until after
+    // the future is dropped, and the `'static` never leaves `TaskFuture`.
+    // SAFETY: the conditions above hold.
     unsafe { builder.spawn_unchecked(make, schedule) }
 }
 
