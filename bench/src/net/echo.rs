@@ -54,10 +54,7 @@ pub fn run(b: &Bench) {
         cases.push((Placement::Shared, 500));
     }
     for (placement, conns) in cases {
-        let name = match placement {
-            Placement::Pinned => format!("pinned_c{conns}"),
-            Placement::Shared => format!("shared_c{conns}"),
-        };
+        let name = placement.case_name(conns);
         super::case(
             b,
             "echo",

@@ -57,10 +57,7 @@ pub fn run(b: &Bench) {
             [Peer::NetpollMt, Peer::TokioMt, Peer::Go],
         ),
     ] {
-        let name = match placement {
-            Placement::Pinned => format!("pinned_c{CONNS}"),
-            Placement::Shared => format!("shared_c{CONNS}"),
-        };
+        let name = placement.case_name(CONNS as usize);
         super::case(
             b,
             "http",

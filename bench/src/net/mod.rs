@@ -139,6 +139,14 @@ impl Placement {
     pub fn load_cpu(self) -> Option<usize> {
         (self == Placement::Pinned).then_some(1)
     }
+
+    /// The name of a case with `conns` connections: `pinned_c50`, …
+    pub fn case_name(self, conns: usize) -> String {
+        match self {
+            Placement::Pinned => format!("pinned_c{conns}"),
+            Placement::Shared => format!("shared_c{conns}"),
+        }
+    }
 }
 
 /// Pins the calling thread to `cpu` (`None`: leaves it where it may run).
