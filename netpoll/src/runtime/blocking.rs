@@ -106,7 +106,7 @@ impl BlockingPool {
         loop {
             if let Some(r) = st.queue.pop_front() {
                 drop(st);
-                task::run(r);
+                r.run();
                 st = self.state.locked();
                 continue;
             }

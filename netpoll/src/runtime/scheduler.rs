@@ -478,7 +478,7 @@ impl Worker {
             self.stop_searching();
         }
         Stats::bump(&self.stats.polls);
-        task::run(r);
+        r.run();
     }
 
     /// Work this worker can take without looking elsewhere.

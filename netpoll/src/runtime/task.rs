@@ -122,11 +122,6 @@ pub(crate) fn cancel(runnable: Runnable) {
     runnable.run();
 }
 
-/// Runs a task (an aborted one only drops its future).
-pub(crate) fn run(runnable: Runnable) {
-    runnable.run();
-}
-
 /// An owned permission to await a spawned task's output, or to abort it.
 ///
 /// Awaiting it yields `Ok(output)`, or a [`JoinError`] if the task
