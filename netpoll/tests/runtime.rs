@@ -210,6 +210,29 @@ fn spawn_blocking_runs_off_the_workers() {
     }
 }
 
+/// Two `spawn_blocking` calls in a row with one idle pool thread: each
+/// gets a thread, so a job that waits for the next one finishes. (The
+/// idle thread was counted as free until it woke, so both jobs went to
+/// it, one after the other, and the first waited for ever.)
+#[test]
+fn a_burst_of_blocking_jobs_does_not_queue_behind_one_idle_thread() {
+    for (name, rt) in flavours() {
+        for round in 0..5 {
+            // One pool thread, done with its job and idle.
+            rt.block_on(rt.spawn_blocking(|| ())).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let waiter = rt.spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)));
+            let sender = rt.spawn_blocking(move || tx.send(()));
+            let got = rt.block_on(async { (waiter.await.unwrap(), sender.await.unwrap()) });
+            assert!(
+                got.0.is_ok(),
+                "{name}, round {round}: the second job waited behind the first"
+            );
+        }
+    }
+}
+
 #[test]
 fn blocking_pool_grows_to_its_cap_and_threads_retire() {
     let _serial = serial();
@@ -501,6 +524,69 @@ fn shutdown_with_thousands_of_pending_tasks_leaks_nothing() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(thread_count(), threads, "thread leak");
+}
+
+/// Runs `f` on a thread and fails the test if it has not returned within
+/// `limit` (a hang must fail, not stall the suite). A hung thread is left
+/// behind: the failing test ends the process anyway.
+fn must_return_within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what} did not return within {limit:?}"))
+}
+
+/// Dropping a runtime while fd deadlines come due: a worker fires a
+/// deadline during shutdown, which wakes the task whose future owns the
+/// stream. Dropping that future closes the stream, which cancels the same
+/// deadline. Neither the wake nor the drop may happen under the deadline's
+/// lock (a deadlock: `Runtime::drop` never returned), and the woken task
+/// must not be dropped inside the wake.
+#[test]
+fn dropping_the_runtime_while_deadlines_come_due_returns() {
+    let _serial = serial();
+    let fds = fd_count();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    const TASKS: usize = 300;
+    for _round in 0..10 {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let start = Instant::now() + Duration::from_millis(20);
+        let mut peers = Vec::new();
+        for i in 0..TASKS {
+            let (a, b) = {
+                let _enter = rt.handle().enter();
+                netpoll::net::UnixStream::pair().unwrap()
+            };
+            peers.push(b);
+            let d = OnDrop(dropped.clone());
+            // Deadlines 10 µs apart across 3 ms, so some come due while
+            // the runtime shuts down.
+            let at = start + Duration::from_micros(10 * i as u64);
+            rt.spawn(async move {
+                let _d = d;
+                a.set_read_deadline(Some(at)).unwrap();
+                let _ = a.read(&mut [0; 8]).await;
+                // Expired: wait on, owning the stream, until cancelled.
+                std::future::pending::<()>().await;
+            });
+        }
+        std::thread::sleep(
+            start.saturating_duration_since(Instant::now()) + Duration::from_micros(1500),
+        );
+        must_return_within(Duration::from_secs(20), "Runtime::drop", move || drop(rt));
+        drop(peers);
+    }
+    assert_eq!(dropped.load(SeqCst), 10 * TASKS, "every task was dropped");
+    assert_eq!(fd_count(), fds, "fd leak");
 }
 
 /// Dropping the runtime wakes I/O waits that live outside its tasks with

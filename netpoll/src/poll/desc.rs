@@ -307,18 +307,23 @@ impl PollDesc {
     /// Wakes the waiters of life `seq` whose bits are in `which`. Returns
     /// `None` if the life already ended (its end woke them).
     fn wake_parked(&self, seq: u32, which: u64) -> Option<usize> {
-        let (r, w) = {
-            let mut g = self.lock();
-            self.update(seq, |w| w & !which)?;
-            let r = (which & flag::READ_WAITER != 0)
-                .then(|| g.take(Dir::Read, seq))
-                .flatten();
-            let w = (which & flag::WRITE_WAITER != 0)
-                .then(|| g.take(Dir::Write, seq))
-                .flatten();
-            (r, w)
-        };
+        let (r, w) = self.take_parked(seq, which)?;
         Some(usize::from(wake(r)) + usize::from(wake(w)))
+    }
+
+    /// Takes the read and write waiters of life `seq` whose bits are in
+    /// `which`, clearing the bits; the caller wakes them once it holds no
+    /// lock. `None` if the life already ended (its end woke them).
+    fn take_parked(&self, seq: u32, which: u64) -> Option<(Option<Waker>, Option<Waker>)> {
+        let mut g = self.lock();
+        self.update(seq, |w| w & !which)?;
+        let r = (which & flag::READ_WAITER != 0)
+            .then(|| g.take(Dir::Read, seq))
+            .flatten();
+        let w = (which & flag::WRITE_WAITER != 0)
+            .then(|| g.take(Dir::Write, seq))
+            .flatten();
+        Some((r, w))
     }
 
     /// Waits for `dir` in life `seq` (Go: netpollblock, after
@@ -516,19 +521,22 @@ impl PollDesc {
         seq_of(w) != seq || w & flag::CLOSING != 0
     }
 
-    /// Sets or clears the expired mark of `dir`; setting it wakes the
-    /// direction's waiter, which fails with a timeout (Go: netpolldeadlineimpl).
-    pub(crate) fn set_expired(&self, seq: u32, dir: Dir, expired: bool) {
-        let prev = self.update(seq, |w| {
-            if expired {
-                w | dir.expired()
-            } else {
-                w & !dir.expired()
-            }
-        });
-        if expired && prev.is_some() {
-            self.wake_parked(seq, dir.waiter());
-        }
+    /// Marks `dir`'s deadline passed and hands back the direction's
+    /// waiter, which fails with a timeout once woken. The caller wakes it
+    /// after releasing its own locks: the deadline calls this under the
+    /// lock that orders it against `set_deadline`, and a wake there could
+    /// run code that takes that lock again (Go: netpolldeadlineimpl sets
+    /// the mark under pd.lock and readies the goroutine after unlocking).
+    #[must_use = "the waiter must be woken"]
+    pub(crate) fn expire(&self, seq: u32, dir: Dir) -> Option<Waker> {
+        self.update(seq, |w| w | dir.expired())?;
+        let (r, w) = self.take_parked(seq, dir.waiter())?;
+        r.or(w)
+    }
+
+    /// Clears `dir`'s expired mark: the deadline moved or was cleared.
+    pub(crate) fn clear_expired(&self, seq: u32, dir: Dir) {
+        self.update(seq, |w| w & !dir.expired());
     }
 }
 
@@ -641,12 +649,12 @@ mod tests {
         d.set_drained(seq, true);
         let (_, wk) = waker();
         let mut cx = Context::from_waker(&wk);
-        d.set_expired(seq, Dir::Read, true);
+        wake(d.expire(seq, Dir::Read));
         assert_eq!(
             d.poll_wait(seq, Dir::Read, &mut cx, 0),
             Poll::Ready(Err(WaitError::TimedOut))
         );
-        d.set_expired(seq, Dir::Read, false);
+        d.clear_expired(seq, Dir::Read);
         d.evict(seq);
         assert_eq!(
             d.poll_wait(seq, Dir::Read, &mut cx, 0),
@@ -751,7 +759,7 @@ mod tests {
         let (cw, ww) = waker();
         let _ = d.poll_wait(seq, Dir::Read, &mut Context::from_waker(&wr), 1);
         let _ = d.poll_wait(seq, Dir::Write, &mut Context::from_waker(&ww), 2);
-        d.set_expired(seq, Dir::Read, true);
+        wake(d.expire(seq, Dir::Read));
         assert_eq!(cr.0.load(Ordering::SeqCst), 1);
         assert_eq!(cw.0.load(Ordering::SeqCst), 0);
         let mut cx = Context::from_waker(&wr);
@@ -759,7 +767,7 @@ mod tests {
             d.poll_wait(seq, Dir::Read, &mut cx, 1),
             Poll::Ready(Err(WaitError::TimedOut))
         );
-        d.set_expired(seq, Dir::Read, false);
+        d.clear_expired(seq, Dir::Read);
         assert!(d.poll_wait(seq, Dir::Read, &mut cx, 1).is_pending());
     }
 

@@ -565,39 +565,57 @@ struct Armed {
 }
 
 impl Deadline {
-    /// Go: poll_runtime_pollSetDeadline for one direction.
+    /// Go: poll_runtime_pollSetDeadline for one direction. The expired
+    /// mark changes under `armed`, so a firing timer and a concurrent
+    /// `set` apply in one order; a waiter to wake is woken after `armed`
+    /// is released (see [`Deadline::wake_by_ref`]).
     fn set(self: &Arc<Self>, at: Option<Instant>, timers: &Timers) {
-        let mut armed = self.armed.locked();
-        armed.at = at;
-        match at {
-            None => {
-                if let Some(key) = armed.key.take() {
-                    timers.cancel(key);
+        let waiter = {
+            let mut armed = self.armed.locked();
+            armed.at = at;
+            match at {
+                None => {
+                    if let Some(key) = armed.key.take() {
+                        timers.cancel(key);
+                    }
+                    self.watch.clear_expired(self.dir);
+                    None
                 }
-                self.watch.set_expired(self.dir, false);
-            }
-            Some(at) if at <= Instant::now() => {
-                if let Some(key) = armed.key.take() {
-                    timers.cancel(key);
+                Some(at) if at <= Instant::now() => {
+                    if let Some(key) = armed.key.take() {
+                        timers.cancel(key);
+                    }
+                    self.expire()
                 }
-                self.expire();
-            }
-            Some(at) => {
-                // Cleared first: an operation that starts after this call
-                // must not see the old expiry.
-                self.watch.set_expired(self.dir, false);
-                let waker = Waker::from(self.clone());
-                match armed.key {
-                    Some(key) => timers.reset(key, at, &waker),
-                    None => armed.key = Some(timers.insert(at, &waker)),
+                Some(at) => {
+                    // Cleared first: an operation that starts after this
+                    // call must not see the old expiry.
+                    self.watch.clear_expired(self.dir);
+                    let waker = Waker::from(self.clone());
+                    match armed.key {
+                        Some(key) => timers.reset(key, at, &waker),
+                        None => armed.key = Some(timers.insert(at, &waker)),
+                    }
+                    None
                 }
             }
-        }
+        };
+        wake(waiter);
     }
 
-    fn expire(&self) {
-        self.watch.set_expired(self.dir, true);
+    /// Marks the direction expired; returns its waiter, to be woken once
+    /// `armed` is released.
+    #[must_use = "the waiter must be woken"]
+    fn expire(&self) -> Option<Waker> {
         metrics::add(&metrics::DEADLINE_EXPIRIES, 1);
+        self.watch.expire(self.dir)
+    }
+}
+
+/// Wakes a waiter handed out by an expiry, if there was one.
+fn wake(waiter: Option<Waker>) {
+    if let Some(w) = waiter {
+        w.wake();
     }
 }
 
@@ -610,10 +628,20 @@ impl Wake for Deadline {
     /// this waker out (a wake runs after the timer lock is released), so
     /// it is checked again under the deadline's own lock, which `set`
     /// holds too (Go checks pollDesc.rseq for the same reason).
+    ///
+    /// The waiter is woken only after that lock is released: during
+    /// shutdown the wake can end with the waiting task's future dropped,
+    /// and with it the stream, whose close cancels this deadline and so
+    /// takes the lock again (Runtime::drop deadlocked on exactly that).
     fn wake_by_ref(self: &Arc<Self>) {
-        let armed = self.armed.locked();
-        if armed.at.is_some_and(|at| at <= Instant::now()) {
-            self.expire();
-        }
+        let waiter = {
+            let armed = self.armed.locked();
+            if armed.at.is_some_and(|at| at <= Instant::now()) {
+                self.expire()
+            } else {
+                None
+            }
+        };
+        wake(waiter);
     }
 }

@@ -20,7 +20,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 /// A netpoller: one kernel event queue that wakes the tasks waiting on the
@@ -523,10 +523,17 @@ impl Watch {
         self.slot.desc.evict(self.seq)
     }
 
-    /// Marks a direction's deadline as passed (waking its waiter with a
-    /// timeout) or clears the mark.
-    pub(crate) fn set_expired(&self, dir: Dir, expired: bool) {
-        self.slot.desc.set_expired(self.seq, dir, expired);
+    /// Marks a direction's deadline as passed and hands back its waiter,
+    /// for the caller to wake once it holds no lock (it then fails with a
+    /// timeout).
+    #[must_use = "the waiter must be woken"]
+    pub(crate) fn expire(&self, dir: Dir) -> Option<Waker> {
+        self.slot.desc.expire(self.seq, dir)
+    }
+
+    /// Clears a direction's expired mark.
+    pub(crate) fn clear_expired(&self, dir: Dir) {
+        self.slot.desc.clear_expired(self.seq, dir);
     }
 }
 

@@ -12,7 +12,10 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The longest keep-alive honoured (about 30 years): "for ever".
+const MAX_KEEP_ALIVE: Duration = Duration::from_secs(1 << 30);
 
 /// Pool settings.
 #[derive(Clone)]
@@ -26,7 +29,15 @@ pub(crate) struct PoolConfig {
 struct State {
     queue: VecDeque<Runnable>,
     threads: usize,
+    /// Threads waiting for work that no push has claimed yet.
     idle: usize,
+    /// Waiting threads claimed by a push and not yet up: a push takes an
+    /// idle thread when it notifies (`idle` goes down at once), so the
+    /// next push cannot count the same thread again. Counting it only once
+    /// the woken thread re-took the lock sent a burst of jobs to one
+    /// thread, one after the other; a job that waits for the next one
+    /// deadlocked (tokio counts the same way: num_idle and num_notify).
+    wakeups: usize,
     shutdown: bool,
     handles: Vec<JoinHandle<()>>,
 }
@@ -63,6 +74,8 @@ impl BlockingPool {
         }
         st.queue.push_back(r);
         if st.idle > 0 {
+            st.idle -= 1;
+            st.wakeups += 1;
             drop(st);
             self.cond.notify_one();
             return;
@@ -114,13 +127,27 @@ impl BlockingPool {
                 break;
             }
             st.idle += 1;
-            let (guard, timeout) = self
-                .cond
-                .wait_timeout(st, self.config.keep_alive)
-                .unwrap_or_else(|p| p.into_inner());
-            st = guard;
-            st.idle -= 1;
-            if timeout.timed_out() && st.queue.is_empty() && !st.shutdown {
+            // Clamped, so a keep-alive of Duration::MAX cannot overflow.
+            let retire_at = Instant::now() + self.config.keep_alive.min(MAX_KEEP_ALIVE);
+            let retire = loop {
+                let left = retire_at.saturating_duration_since(Instant::now());
+                st = self
+                    .cond
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                if st.wakeups > 0 {
+                    // Claimed by a push (which took us off `idle`).
+                    st.wakeups -= 1;
+                    break false;
+                }
+                if st.shutdown || Instant::now() >= retire_at {
+                    st.idle -= 1;
+                    break !st.shutdown && st.queue.is_empty();
+                }
+                // A spurious wake-up: still idle, wait on.
+            };
+            if retire {
                 break;
             }
         }

@@ -53,25 +53,42 @@ pub(crate) enum Flavor {
     CurrentThread,
 }
 
-/// The global run queue (Go: sched.runq).
+/// The global run queue (Go: sched.runq). Closed at the end of shutdown,
+/// once it has been drained for the last time (tokio: `Inject::close`).
 #[derive(Default)]
 struct Inject {
-    queue: Mutex<VecDeque<Runnable>>,
+    queue: Mutex<InjectQueue>,
     /// Mirrors the queue's length so "is there anything?" takes no lock.
     len: AtomicUsize,
 }
 
+#[derive(Default)]
+struct InjectQueue {
+    tasks: VecDeque<Runnable>,
+    /// Nobody drains the queue any more: a push is refused.
+    closed: bool,
+}
+
 impl Inject {
-    fn push(&self, r: Runnable) {
+    /// Queues `r`, or hands it back if the queue is closed.
+    fn push(&self, r: Runnable) -> Result<(), Runnable> {
         let mut q = self.queue.locked();
-        q.push_back(r);
-        self.len.store(q.len(), SeqCst);
+        if q.closed {
+            return Err(r);
+        }
+        q.tasks.push_back(r);
+        self.len.store(q.tasks.len(), SeqCst);
+        Ok(())
     }
 
+    /// Queues a local queue's overflow. The queue cannot be closed yet: a
+    /// worker that overflows is still running, and closing comes after
+    /// every worker has exited.
     fn push_batch(&self, batch: Vec<Runnable>) {
         let mut q = self.queue.locked();
-        q.extend(batch);
-        self.len.store(q.len(), SeqCst);
+        debug_assert!(!q.closed, "a worker overflowed into a closed inject queue");
+        q.tasks.extend(batch);
+        self.len.store(q.tasks.len(), SeqCst);
     }
 
     fn is_empty(&self) -> bool {
@@ -84,14 +101,28 @@ impl Inject {
             return Vec::new();
         }
         let mut q = self.queue.locked();
-        let n = q.len().min(max);
-        let batch: Vec<_> = q.drain(..n).collect();
-        self.len.store(q.len(), SeqCst);
+        let n = q.tasks.len().min(max);
+        let batch: Vec<_> = q.tasks.drain(..n).collect();
+        self.len.store(q.tasks.len(), SeqCst);
         batch
     }
 
     fn pop(&self) -> Option<Runnable> {
-        self.pop_batch(1).pop()
+        if self.is_empty() {
+            return None;
+        }
+        let mut q = self.queue.locked();
+        let r = q.tasks.pop_front();
+        self.len.store(q.tasks.len(), SeqCst);
+        r
+    }
+
+    /// Refuses pushes from now on and hands back what is left.
+    fn close(&self) -> VecDeque<Runnable> {
+        let mut q = self.queue.locked();
+        q.closed = true;
+        self.len.store(0, SeqCst);
+        std::mem::take(&mut q.tasks)
     }
 }
 
@@ -203,9 +234,15 @@ impl Shared {
     }
 
     /// The schedule function of every task (async-task calls it on wake).
+    ///
+    /// During shutdown a woken task is queued on the global queue for the
+    /// drain in [`cancel_all`](Self::cancel_all), never cancelled here: a
+    /// wake may come from under its caller's lock (a deadline, a poll
+    /// descriptor), and dropping the task's future there could re-enter
+    /// that lock through the future's destructors.
     pub(crate) fn schedule(self: &Arc<Self>, r: Runnable, yielded: bool) {
         if self.is_shutdown() {
-            task::cancel(r);
+            self.inject_or_cancel(r);
             return;
         }
         let pushed = super::context::with_worker(|w| match w {
@@ -223,9 +260,19 @@ impl Shared {
             // may help (Go: ready → runqput + wakep).
             Ok(false) => self.notify_one(),
             Err(r) => {
-                self.inject.push(r);
+                self.inject_or_cancel(r);
                 self.notify_one();
             }
+        }
+    }
+
+    /// Queues `r` on the global queue. Once the queue has closed (the
+    /// runtime is gone, every task it had was dropped) only a task spawned
+    /// through a handle that outlived the runtime arrives here, from its
+    /// `spawn` call rather than a wake, and it is cancelled at once.
+    fn inject_or_cancel(&self, r: Runnable) {
+        if let Err(r) = self.inject.push(r) {
+            task::cancel(r);
         }
     }
 
@@ -296,13 +343,19 @@ impl Shared {
         true
     }
 
-    /// Cancels every task that is left: queued ones are dropped, and the
-    /// ones waiting on I/O or timers are woken, which drops them too now
-    /// that scheduling refuses to run anything.
+    /// Cancels every task that is left, once the workers have exited
+    /// (step 3 of the shutdown in `Runtime::drop`):
+    ///
+    /// 1. the local queues nobody runs (a current-thread core) move to the
+    ///    global queue;
+    /// 2. every task still registered is woken: since shutdown began,
+    ///    `schedule` queues it on the global queue instead of running it;
+    /// 3. the global queue is drained here, each task cancelled (its future
+    ///    dropped) on this thread, outside any lock and any wake. A dropped
+    ///    future may wake or own other tasks, so 2 and 3 repeat until no
+    ///    task is left or a round makes no progress;
+    /// 4. the global queue closes, and what raced into it is cancelled.
     pub(crate) fn cancel_all(&self) {
-        for r in self.inject.pop_batch(usize::MAX) {
-            task::cancel(r);
-        }
         let queued: Vec<Runnable> = self
             .cores
             .locked()
@@ -310,19 +363,23 @@ impl Shared {
             .flatten()
             .flat_map(|local| std::iter::from_fn(|| local.pop()))
             .collect();
-        queued.into_iter().for_each(task::cancel);
-        // A cancelled future may own other tasks' JoinHandles or wakers;
-        // go round until nothing is left or nothing moves.
+        self.inject.push_batch(queued);
         loop {
             let before = self.owned.len();
+            while let Some(r) = self.inject.pop() {
+                task::cancel(r);
+            }
+            if self.owned.len() == 0 {
+                break;
+            }
             for w in self.owned.wakers() {
                 w.wake();
             }
-            let after = self.owned.len();
-            if after == 0 || after >= before {
-                break;
+            if self.inject.is_empty() && self.owned.len() >= before {
+                break; // what is left cannot be reached by a wake
             }
         }
+        self.inject.close().into_iter().for_each(task::cancel);
     }
 }
 
