@@ -22,6 +22,14 @@ const SEND: SendFlags = SendFlags::NOSIGNAL;
 #[cfg(target_vendor = "apple")]
 const SEND: SendFlags = SendFlags::empty();
 
+/// Whether a stream read of a `domain` socket that comes back short has
+/// emptied the receive queue: true for TCP (save for urgent data, which
+/// the poller reports), false for Unix streams, whose reads also stop
+/// short at every message that carries fds or credentials.
+fn short_reads_drain(domain: Domain) -> bool {
+    domain != Domain::UNIX
+}
+
 /// A registered, non-blocking, close-on-exec socket.
 pub(crate) struct Socket {
     fd: Fd,
@@ -34,18 +42,32 @@ impl Socket {
         // socket2 sets close-on-exec atomically where the kernel can, and
         // SO_NOSIGPIPE on Apple.
         let s = socket2::Socket::new(domain, ty, None)?;
-        Socket::adopt(s.into())
+        Socket::adopt_as(s.into(), short_reads_drain(domain))
     }
 
     /// Takes over an fd: makes it non-blocking and registers it with the
     /// current runtime's poller (Go: newFD + netFD.init).
     pub(crate) fn adopt(fd: OwnedFd) -> io::Result<Socket> {
+        let domain = SockRef::from(&fd).domain()?;
+        Socket::adopt_as(fd, short_reads_drain(domain))
+    }
+
+    /// [`adopt`](Self::adopt) for a socket whose domain is known: whether
+    /// a short stream read proves its receive queue empty.
+    fn adopt_as(fd: OwnedFd, short_reads_drain: bool) -> io::Result<Socket> {
         let sock = SockRef::from(&fd);
         sock.set_nonblocking(true)?;
         #[cfg(target_vendor = "apple")]
         sock.set_nosigpipe(true)?;
         let reg = Handle::try_current().ok_or_else(no_runtime)?.register(fd)?;
-        Ok(Socket { fd: Fd::new(reg) })
+        let fd = Fd::new(reg);
+        Ok(Socket {
+            fd: if short_reads_drain {
+                fd.with_drain_hint()
+            } else {
+                fd
+            },
+        })
     }
 
     /// Runs `f` with the fd held open.
@@ -78,7 +100,9 @@ impl Socket {
             .fd
             .io(Side::Read, |fd| SockRef::from(&fd).accept())
             .await?;
-        Ok((Socket::adopt(conn.into())?, addr))
+        // Same domain as the listener's.
+        let hint = self.fd.has_drain_hint();
+        Ok((Socket::adopt_as(conn.into(), hint)?, addr))
     }
 
     /// Connects, waiting for the handshake (Go: netFD.connect).

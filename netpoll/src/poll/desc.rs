@@ -26,7 +26,12 @@ use std::task::{Context, Poll, Waker};
 mod flag {
     /// Close has begun: every wait fails (Go: pollClosing).
     pub(super) const CLOSING: u64 = 1 << 0;
-    /// The last kernel event was an error alone (Go: pollEventErr).
+    /// The last kernel event was an error alone (Go: pollEventErr). It
+    /// wakes the waiters like readiness does, so their syscalls report the
+    /// kernel's errno; only a read that still finds nothing after it fails
+    /// with the event error (a level-triggered kernel would report it
+    /// again at once). Each new operation clears it and tries its syscall:
+    /// the condition may be gone (a UDP socket connected anew).
     pub(super) const EVENT_ERR: u64 = 1 << 1;
     /// The read deadline passed (Go: pollExpiredReadDeadline).
     pub(super) const READ_EXPIRED: u64 = 1 << 2;
@@ -46,11 +51,12 @@ mod flag {
     /// `clear_readiness` after a short read; Go makes the extra call).
     /// Cleared by any wait that consumes read readiness and by `reset`.
     pub(super) const READ_DRAINED: u64 = 1 << 8;
-    /// A hang-up or error was reported in this life. Sticky: an
-    /// edge-triggered kernel sends no new event for an end of stream that
-    /// is already pending, so from here on a short read proves nothing and
-    /// `READ_DRAINED` is ignored.
-    pub(super) const HANGUP_SEEN: u64 = 1 << 9;
+    /// A hang-up, an error or urgent data was reported in this life.
+    /// Sticky: an edge-triggered kernel sends no new event for an end of
+    /// stream that is already pending, and a TCP read stops short at the
+    /// urgent mark with more queued behind it, so from here on a short
+    /// read proves nothing and `READ_DRAINED` is ignored.
+    pub(super) const NO_DRAIN_HINT: u64 = 1 << 9;
 }
 
 /// A direction of I/O on a descriptor (Go: mode 'r' / 'w').
@@ -81,6 +87,14 @@ impl Dir {
     fn drained(self) -> u64 {
         match self {
             Dir::Read => flag::READ_DRAINED,
+            Dir::Write => 0,
+        }
+    }
+
+    /// The error-event mark, which only fails reads (0 for writes).
+    fn event_err(self) -> u64 {
+        match self {
+            Dir::Read => flag::EVENT_ERR,
             Dir::Write => 0,
         }
     }
@@ -127,11 +141,13 @@ fn decide(word: u64, seq: u32, dir: Dir) -> Decision {
     if word & dir.expired() != 0 {
         return Decision::Fail(WaitError::TimedOut);
     }
-    if dir == Dir::Read && word & flag::EVENT_ERR != 0 {
-        return Decision::Fail(WaitError::EventError);
-    }
     if word & dir.ready() != 0 {
+        // An error event sets readiness too: the syscall tells the errno.
         Decision::Consume(word & !dir.ready() & !dir.drained())
+    } else if dir == Dir::Read && word & flag::EVENT_ERR != 0 {
+        // The syscall after the error event found nothing (Go:
+        // netpollcheckerr's pollErrNotPollable).
+        Decision::Fail(WaitError::EventError)
     } else {
         Decision::Park(word | dir.waiter())
     }
@@ -278,8 +294,8 @@ impl PollDesc {
                 return None;
             }
             let mut new = cur | set;
-            if ready.hangup {
-                new |= flag::HANGUP_SEEN;
+            if ready.hangup || ready.urgent {
+                new |= flag::NO_DRAIN_HINT;
             }
             if ready.error {
                 new |= flag::EVENT_ERR;
@@ -442,7 +458,8 @@ impl PollDesc {
     }
 
     /// Prepares `dir` for a new operation: fails if it cannot succeed and
-    /// forgets readiness seen before (Go: poll_runtime_pollReset).
+    /// forgets readiness seen before, and an earlier error event, so the
+    /// operation's syscall says what holds now (Go: poll_runtime_pollReset).
     pub(crate) fn reset(&self, seq: u32, dir: Dir) -> Result<(), WaitError> {
         // The common case, every operation's first step: nothing to fail on
         // and nothing to forget. One load, no compare-and-swap; an event
@@ -456,6 +473,7 @@ impl PollDesc {
         }
         let mut err = None;
         let updated = self.update(seq, |w| {
+            let w = w & !dir.event_err();
             err = None;
             match decide(w, seq, dir) {
                 Decision::Fail(e) => {
@@ -476,7 +494,7 @@ impl PollDesc {
     /// read event has come since (see `flag::READ_DRAINED`).
     pub(crate) fn is_drained(&self, seq: u32) -> bool {
         let w = self.word.load(Acquire);
-        let relevant = flag::READ_DRAINED | flag::READ_READY | flag::HANGUP_SEEN;
+        let relevant = flag::READ_DRAINED | flag::READ_READY | flag::NO_DRAIN_HINT;
         seq_of(w) == seq && w & relevant == flag::READ_DRAINED
     }
 
@@ -569,6 +587,7 @@ mod tests {
         write: false,
         error: false,
         hangup: false,
+        urgent: false,
     };
 
     #[test]
@@ -635,6 +654,7 @@ mod tests {
             write: false,
             error: false,
             hangup: true,
+            urgent: false,
         };
         d.notify(seq, fin);
         d.reset(seq, Dir::Read).unwrap();
@@ -689,6 +709,7 @@ mod tests {
             write: true,
             error: true,
             hangup: false,
+            urgent: false,
         };
         assert_eq!(d.notify(old, err), None);
         assert_eq!(d.notify(seq, R), Some(1));
@@ -705,18 +726,28 @@ mod tests {
             write: true,
             error: true,
             hangup: false,
+            urgent: false,
         };
         d.notify(old, lone_err);
         let (_, wk) = waker();
         let mut cx = Context::from_waker(&wk);
-        assert_eq!(
-            d.poll_wait(old, Dir::Read, &mut cx, 0),
-            Poll::Ready(Err(WaitError::EventError))
-        );
+        // The error event is readiness first: both syscalls retry, to
+        // learn the errno.
+        assert_eq!(d.poll_wait(old, Dir::Read, &mut cx, 0), Poll::Ready(Ok(())));
         assert_eq!(
             d.poll_wait(old, Dir::Write, &mut cx, 0),
             Poll::Ready(Ok(()))
         );
+        // A read that still found nothing then fails with the event error
+        // rather than wait for a report a level-triggered kernel repeats.
+        assert_eq!(
+            d.poll_wait(old, Dir::Read, &mut cx, 0),
+            Poll::Ready(Err(WaitError::EventError))
+        );
+        // A new operation forgets it and tries its syscall again.
+        d.reset(old, Dir::Read).unwrap();
+        assert_eq!(d.poll_wait(old, Dir::Read, &mut cx, 0), Poll::Pending);
+        d.notify(old, lone_err);
         d.retire(old);
         let seq = d.open(3);
         assert_eq!(d.notify(old, lone_err), None);

@@ -63,6 +63,9 @@ pub(crate) struct Fd {
     owner: Mutex<Option<Owner>>,
     /// Read and write deadlines, created on first use.
     deadlines: [OnceLock<Arc<Deadline>>; 2],
+    /// A short stream read proves the receive queue empty (see
+    /// [`with_drain_hint`](Self::with_drain_hint)).
+    drain_hint: bool,
 }
 
 impl Fd {
@@ -74,6 +77,7 @@ impl Fd {
             lock: FdLock::new(),
             owner: Mutex::new(Some(Owner::Polled(reg))),
             deadlines: [OnceLock::new(), OnceLock::new()],
+            drain_hint: false,
         }
     }
 
@@ -87,7 +91,23 @@ impl Fd {
             lock: FdLock::new(),
             owner: Mutex::new(Some(Owner::Plain(fd))),
             deadlines: [OnceLock::new(), OnceLock::new()],
+            drain_hint: false,
         }
+    }
+
+    /// Lets [`read_stream`](Self::read_stream) take a short read as proof
+    /// that the receive queue is empty, where that holds: the caller
+    /// vouches for the fd (a TCP stream, not a Unix stream, whose reads
+    /// stop at every message carrying fds), and the backend for its events
+    /// (`Selector::short_read_drains`).
+    pub(crate) fn with_drain_hint(mut self) -> Fd {
+        self.drain_hint = self.watch.as_ref().is_some_and(Watch::short_read_drains);
+        self
+    }
+
+    /// Whether [`with_drain_hint`](Self::with_drain_hint) took effect.
+    pub(crate) fn has_drain_hint(&self) -> bool {
+        self.drain_hint
     }
 
     /// Whether the poller watches the fd.
@@ -163,12 +183,13 @@ impl Fd {
     }
 
     /// A read of a stream (a socket): [`io`](Self::io) on the read side,
-    /// where `f` reads into a buffer of `want` bytes. A read that comes
-    /// back short has emptied the receive queue; unless a read event
-    /// arrives meanwhile, the next read then waits for one at once rather
-    /// than first making the syscall that would only return EAGAIN (a
-    /// syscall saved per message, as tokio does; Go makes it). Not for a
-    /// tty, whose reads stop at a line end with more queued.
+    /// where `f` reads into a buffer of `want` bytes. On an fd
+    /// [`with_drain_hint`](Self::with_drain_hint), a read that comes back
+    /// short has emptied the receive queue; unless a read event arrives
+    /// meanwhile, the next read then waits for one at once rather than
+    /// first making the syscall that would only return EAGAIN (a syscall
+    /// saved per message, as tokio does; Go makes it). An empty read never
+    /// waits: its syscall returns 0 at once, as std's and Go's do.
     pub(crate) fn read_stream<'a, F>(
         &'a self,
         want: usize,
@@ -177,8 +198,11 @@ impl Fd {
     where
         F: FnMut(BorrowedFd<'_>) -> io::Result<usize> + 'a,
     {
-        self.io_core(Side::Read, true, f, move |watch, r| {
-            note_drained(watch, r, want)
+        let hint = self.drain_hint && want > 0;
+        self.io_core(Side::Read, hint, f, move |watch, r| {
+            if hint {
+                note_drained(watch, r, want)
+            }
         })
     }
 
@@ -230,8 +254,11 @@ impl Fd {
         want: usize,
         f: impl FnMut(BorrowedFd<'_>) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        self.poll_io_core(Side::Read, cx, true, f, |watch, r| {
-            note_drained(watch, r, want)
+        let hint = self.drain_hint && want > 0;
+        self.poll_io_core(Side::Read, cx, hint, f, |watch, r| {
+            if hint {
+                note_drained(watch, r, want)
+            }
         })
     }
 

@@ -32,6 +32,7 @@ const READ: Readiness = Readiness {
     write: false,
     error: false,
     hangup: false,
+    urgent: false,
 };
 
 const WRITE: Readiness = Readiness {
@@ -39,6 +40,7 @@ const WRITE: Readiness = Readiness {
     write: true,
     error: false,
     hangup: false,
+    urgent: false,
 };
 
 /// An event racing a wait: the wait either sees the readiness or is woken.
@@ -159,6 +161,7 @@ fn loom_stale_event_never_touches_the_next_life() {
                     write: true,
                     error: true,
                     hangup: false,
+                    urgent: false,
                 },
             );
         });

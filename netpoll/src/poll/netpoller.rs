@@ -501,6 +501,12 @@ impl Watch {
         Ok(self.slot.desc.reset(self.seq, dir)?)
     }
 
+    /// Whether this backend's events make a short stream read proof of an
+    /// empty receive queue (`Selector::short_read_drains`).
+    pub(crate) fn short_read_drains(&self) -> bool {
+        self.shared.selector.short_read_drains()
+    }
+
     /// Whether the last stream read emptied the receive queue and no read
     /// event has come since: the next read may wait without trying.
     pub(crate) fn is_drained(&self) -> bool {

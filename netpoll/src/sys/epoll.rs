@@ -28,7 +28,10 @@ impl Epoll {
     }
 
     pub(crate) fn open(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
-        let flags = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
+        // PRI: urgent data must be seen, or a stream read that stopped at
+        // the urgent mark would be taken for one that drained the socket.
+        let flags =
+            EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::PRI | EventFlags::ET;
         epoll::add(&self.ep, fd, EventData::new_u64(token), flags)?;
         Ok(())
     }
@@ -94,5 +97,6 @@ fn translate(flags: EventFlags) -> Readiness {
         write: flags.intersects(EventFlags::OUT | broken),
         error: flags == EventFlags::ERR,
         hangup: flags.intersects(EventFlags::RDHUP | broken),
+        urgent: flags.contains(EventFlags::PRI),
     }
 }

@@ -84,6 +84,11 @@ pub(crate) struct Readiness {
     /// end that is already pending, so a short read after this says
     /// nothing about whether EOF waits (see `PollDesc::set_drained`).
     pub(crate) hangup: bool,
+    /// Urgent (out-of-band) data is pending (EPOLLPRI, POLLPRI). A stream
+    /// read stops short at the urgent mark with more queued behind it, so
+    /// from here on a short read proves nothing (see
+    /// `PollDesc::set_drained`).
+    pub(crate) urgent: bool,
 }
 
 impl Readiness {
@@ -130,6 +135,7 @@ impl Readiness {
             write: flags.intersects(F::OUT | broken),
             error: flags == F::ERR,
             hangup: flags.intersects(rdhup | broken),
+            urgent: flags.contains(F::PRI),
         }
     }
 }

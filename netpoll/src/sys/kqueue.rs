@@ -141,6 +141,7 @@ fn translate(ev: &Event) -> Option<Readiness> {
             write: true,
             error: true,
             hangup: true,
+            urgent: false,
         });
     }
     match ev.filter() {
@@ -149,12 +150,14 @@ fn translate(ev: &Event) -> Option<Readiness> {
             write: flags.contains(EventFlags::EOF),
             error: false,
             hangup: flags.contains(EventFlags::EOF),
+            urgent: false,
         }),
         EventFilter::Write(_) => Some(Readiness {
             read: false,
             write: true,
             error: false,
             hangup: false,
+            urgent: false,
         }),
         _ => None,
     }

@@ -257,6 +257,17 @@ impl Selector {
         dispatch!(&self.backend, b => b.arm(token, interest))
     }
 
+    /// Whether a stream read that came back short proves the receive queue
+    /// empty as far as this backend's events go: the next read may then
+    /// wait for an event without trying first. Level-triggered backends
+    /// report any bytes still queued when the wait arms, so a wrong guess
+    /// costs nothing there; epoll reports urgent data (EPOLLPRI), where a
+    /// TCP read stops short. kqueue is edge-triggered and its urgent-data
+    /// flag is not portable, so it never takes the shortcut.
+    pub(crate) fn short_read_drains(&self) -> bool {
+        !matches!(self.kind, Poller::Kqueue)
+    }
+
     /// Whether `arm` does anything on this backend.
     pub(crate) fn needs_arm(&self) -> bool {
         matches!(self.kind, Poller::Poll | Poller::EventPorts)
