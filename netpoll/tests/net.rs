@@ -721,3 +721,120 @@ fn accept_keeps_working_after_the_fd_limit() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A fresh directory for one test's socket files.
+fn socket_dir(test: &str, flavour: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("netpoll-{test}-{}-{flavour}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
+
+/// `dir` joined with raw bytes, which may hold a NUL.
+fn join_bytes(dir: &std::path::Path, name: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    dir.join(std::ffi::OsStr::from_bytes(name))
+}
+
+#[test]
+fn unix_paths_with_an_interior_nul_are_refused_everywhere() {
+    // The kernel ends a pathname at its first NUL: unchecked, bind("p\0x")
+    // creates "p" and connect("p\0x") reaches it. std refuses such a path
+    // with InvalidInput, before any socket is made.
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let before = fd_count();
+        rt.block_on(async {
+            let dir = socket_dir("nul", name);
+            let invalid = |what: &str, r: std::io::Result<()>| {
+                let err = r.expect_err(what);
+                assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name}: {what}: {err}");
+            };
+            invalid(
+                "UnixListener::bind",
+                UnixListener::bind(join_bytes(&dir, b"l\0x")).map(drop),
+            );
+            invalid(
+                "UnixDatagram::bind",
+                UnixDatagram::bind(join_bytes(&dir, b"d\0x")).map(drop),
+            );
+            assert!(
+                !dir.join("l").exists() && !dir.join("d").exists(),
+                "{name}: truncated path bound"
+            );
+
+            // Sockets at the truncated paths: nothing may reach them.
+            let l = UnixListener::bind(dir.join("l")).unwrap();
+            let d = UnixDatagram::bind(dir.join("d")).unwrap();
+            invalid(
+                "UnixStream::connect",
+                UnixStream::connect(join_bytes(&dir, b"l\0x"))
+                    .await
+                    .map(drop),
+            );
+            let u = UnixDatagram::unbound().unwrap();
+            invalid(
+                "UnixDatagram::connect",
+                u.connect(join_bytes(&dir, b"d\0x")),
+            );
+            invalid(
+                "UnixDatagram::send_to",
+                u.send_to(b"x", join_bytes(&dir, b"d\0x")).await.map(drop),
+            );
+            // A NUL at the very end is no less interior to the path.
+            invalid(
+                "UnixStream::connect, trailing NUL",
+                UnixStream::connect(join_bytes(&dir, b"l\0"))
+                    .await
+                    .map(drop),
+            );
+            // Nothing arrived at either socket.
+            l.set_read_deadline(Some(Instant::now())).unwrap();
+            assert!(is_deadline(&l.accept().await.unwrap_err()), "{name}");
+            d.set_read_deadline(Some(Instant::now())).unwrap();
+            assert!(
+                is_deadline(&d.recv(&mut [0; 4]).await.unwrap_err()),
+                "{name}"
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        });
+        assert_eq!(fd_count(), before, "{name}: fds leaked");
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn abstract_unix_addresses_work_everywhere_a_path_does() {
+    // A leading NUL names an abstract socket (Linux), whose name may hold
+    // any byte, NULs included: only a NUL inside a pathname is refused.
+    use std::os::linux::net::SocketAddrExt;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let id = format!("\0netpoll-abstract-{}-{name}\0end", std::process::id());
+            let stream_path = format!("{id}-s");
+            let l = UnixListener::bind(&stream_path).unwrap();
+            let expect = format!("{}-s", &id[1..]);
+            assert_eq!(
+                l.local_addr().unwrap().as_abstract_name(),
+                Some(expect.as_bytes()),
+                "{name}"
+            );
+            let c = UnixStream::connect(&stream_path).await.unwrap();
+            let (s, _) = l.accept().await.unwrap();
+            c.write_all(b"abs").await.unwrap();
+            let mut buf = [0; 3];
+            s.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"abs", "{name}");
+
+            let dgram_path = format!("{id}-d");
+            let d = UnixDatagram::bind(&dgram_path).unwrap();
+            let u = UnixDatagram::unbound().unwrap();
+            u.send_to(b"to", &dgram_path).await.unwrap();
+            assert_eq!(d.recv(&mut buf).await.unwrap(), 2, "{name}");
+            u.connect(&dgram_path).unwrap();
+            u.send(b"via").await.unwrap();
+            assert_eq!(d.recv(&mut buf).await.unwrap(), 3, "{name}");
+        });
+    }
+}

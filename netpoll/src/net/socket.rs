@@ -5,7 +5,6 @@
 use crate::poll::fd::{Fd, MAX_RW};
 use crate::poll::fdlock::Side;
 use crate::runtime::Handle;
-use rustix::net::addr::SocketAddrArg;
 use rustix::net::{RecvFlags, SendFlags, SocketAddrAny};
 use socket2::{Domain, SockAddr, SockRef, Type};
 use std::future::Future;
@@ -238,14 +237,10 @@ impl Socket {
     }
 
     /// Sends one datagram to `addr` (Go: netFD.writeTo).
-    pub(crate) async fn send_to(
-        &self,
-        buf: &[u8],
-        addr: &(impl SocketAddrArg + Sync),
-    ) -> io::Result<usize> {
+    pub(crate) async fn send_to(&self, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {
         self.fd
             .io(Side::Write, |fd| {
-                Ok(rustix::net::sendto(fd, buf, SEND, addr)?)
+                SockRef::from(&fd).send_to_with_flags(buf, addr, SEND.bits() as std::ffi::c_int)
             })
             .await
     }
