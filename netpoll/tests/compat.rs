@@ -199,3 +199,34 @@ fn lines_codec_over_tcp() {
         });
     }
 }
+
+#[test]
+fn vectored_writes_past_iov_max_through_tokio_and_hyper() {
+    // More slices than one sendmsg takes (IOV_MAX, 1024): the traits write
+    // the first 1024, as std does, where the kernel would fail the call
+    // with EMSGSIZE.
+    use std::io::IoSlice;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let data = [7u8; 1500];
+            let slices: Vec<IoSlice<'_>> = data.chunks(1).map(IoSlice::new).collect();
+            let (mut a, b) = UnixStream::pair().unwrap();
+            let n = poll_fn(|cx| {
+                tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut a), cx, &slices)
+            })
+            .await
+            .unwrap();
+            assert_eq!(n, 1024, "{name}: tokio");
+            let mut r = &a;
+            let n =
+                poll_fn(|cx| hyper::rt::Write::poll_write_vectored(Pin::new(&mut r), cx, &slices))
+                    .await
+                    .unwrap();
+            assert_eq!(n, 1024, "{name}: hyper");
+            let mut got = [0u8; 2048];
+            b.read_exact(&mut got).await.unwrap();
+            assert!(got.iter().all(|&x| x == 7), "{name}");
+        });
+    }
+}

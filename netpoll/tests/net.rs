@@ -838,3 +838,85 @@ fn abstract_unix_addresses_work_everywhere_a_path_does() {
         });
     }
 }
+/// More slices than any kernel takes in one call (IOV_MAX is 1024 on
+/// every platform netpoll runs on).
+const SLICES: usize = 1500;
+
+#[test]
+fn vectored_io_with_more_slices_than_iov_max() {
+    // The kernel refuses more than IOV_MAX slices (EMSGSIZE from sendmsg,
+    // EINVAL from readv); std writes and reads through the first IOV_MAX.
+    use futures_io::{AsyncRead, AsyncWrite};
+    use netpoll::time::timeout;
+    use std::future::poll_fn;
+    use std::io::{IoSlice, IoSliceMut};
+    use std::pin::Pin;
+    const LONG: Duration = Duration::from_secs(5);
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let data: Vec<u8> = (0..SLICES).map(|i| i as u8).collect();
+            let slices: Vec<IoSlice<'_>> = data.chunks(1).map(IoSlice::new).collect();
+            let (tc, ts) = tcp_pair().await;
+            let (uc, us) = UnixStream::pair().unwrap();
+            // The inherent methods, on TCP.
+            let n = tc.write_vectored(&slices).await.unwrap();
+            assert_eq!(n, 1024, "{name}: TCP write_vectored");
+            tc.write_all(&data[n..]).await.unwrap();
+            let mut got = vec![0u8; SLICES];
+            ts.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, data, "{name}");
+            // The futures-io trait, on Unix.
+            let mut w = &uc;
+            let n = poll_fn(|cx| Pin::new(&mut w).poll_write_vectored(cx, &slices))
+                .await
+                .unwrap();
+            assert_eq!(n, 1024, "{name}: Unix poll_write_vectored");
+            uc.write_all(&data[n..]).await.unwrap();
+
+            // Reads: all SLICES bytes are queued; a vectored read takes the
+            // first IOV_MAX, and the rest is read with no new event (a read
+            // judged short against all the slices would wait for one).
+            let mut got = vec![0u8; SLICES];
+            let mut bufs: Vec<IoSliceMut<'_>> = got.chunks_mut(1).map(IoSliceMut::new).collect();
+            let n = timeout(LONG, us.read_vectored(&mut bufs))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(n, 1024, "{name}: Unix read_vectored");
+            drop(bufs);
+            let mut done = n;
+            while done < SLICES {
+                let n = timeout(LONG, us.read(&mut got[done..]))
+                    .await
+                    .expect("the rest of a vectored read")
+                    .unwrap();
+                assert!(n > 0, "{name}: EOF");
+                done += n;
+            }
+            assert_eq!(got, data, "{name}");
+
+            tc.write_all(&data).await.unwrap();
+            let mut got = vec![0u8; SLICES];
+            let mut done = 0;
+            let mut r = &ts;
+            while done < SLICES {
+                let mut bufs: Vec<IoSliceMut<'_>> =
+                    got[done..].chunks_mut(1).map(IoSliceMut::new).collect();
+                let n = timeout(
+                    LONG,
+                    poll_fn(|cx| Pin::new(&mut r).poll_read_vectored(cx, &mut bufs)),
+                )
+                .await
+                .expect("the rest of a vectored read")
+                .unwrap();
+                assert!(
+                    n > 0 && n <= 1024,
+                    "{name}: TCP poll_read_vectored read {n}"
+                );
+                done += n;
+            }
+            assert_eq!(got, data, "{name}");
+        });
+    }
+}

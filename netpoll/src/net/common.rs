@@ -168,7 +168,9 @@ macro_rules! stream_methods {
                 self.sock.read(buf).await
             }
 
-            /// Reads into several buffers with one syscall.
+            /// Reads into several buffers with one syscall: into the first
+            /// 1024 of them at most (`IOV_MAX`, the most one call takes), as
+            /// std does.
             ///
             /// # Example
             ///
@@ -237,7 +239,9 @@ macro_rules! stream_methods {
                 self.sock.write(buf).await
             }
 
-            /// Writes from several buffers with one syscall.
+            /// Writes from several buffers with one syscall: from the first
+            /// 1024 of them at most (`IOV_MAX`, the most one call takes), as
+            /// std does; the trait methods (`poll_write_vectored`) too.
             ///
             /// # Example
             ///
