@@ -920,3 +920,105 @@ fn vectored_io_with_more_slices_than_iov_max() {
         });
     }
 }
+
+/// Closes `s` with `SO_LINGER` 0, so its peer is reset (RST) rather than
+/// shut down (FIN), and waits until `peer` has seen the reset.
+async fn reset(s: TcpStream, peer: &TcpStream) {
+    s.with_fd(|fd| socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO)))
+        .unwrap()
+        .unwrap();
+    drop(s);
+    let err = netpoll::time::timeout(Duration::from_secs(5), peer.read(&mut [0; 8]))
+        .await
+        .expect("the reset reaches the peer")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn shutting_down_a_connection_the_peer_reset_is_ok_for_the_traits() {
+    // The inherent shutdown keeps the kernel's ENOTCONN (std, Go); the
+    // async-write traits' close succeeds, as tokio's does, so a server
+    // (hyper) does not report clients that reset their connection.
+    use futures_io::AsyncWrite;
+    use std::future::poll_fn;
+    use std::net::Shutdown;
+    use std::pin::Pin;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, s) = tcp_pair().await;
+            reset(s, &c).await;
+            let err = c.shutdown(Shutdown::Write).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotConnected, "{name}: inherent");
+            let mut w = &c;
+            poll_fn(|cx| Pin::new(&mut w).poll_close(cx))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: poll_close on &TcpStream: {e}"));
+            let (mut c, s) = tcp_pair().await;
+            reset(s, &c).await;
+            poll_fn(|cx| Pin::new(&mut c).poll_close(cx))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: poll_close on TcpStream: {e}"));
+
+            // Unix: the peer closes with data unread, which resets us.
+            let (mut a, b) = UnixStream::pair().unwrap();
+            a.write_all(b"unread").await.unwrap();
+            drop(b);
+            let err = a.read(&mut [0; 8]).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{name}: Unix");
+            poll_fn(|cx| Pin::new(&mut a).poll_close(cx))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: poll_close on UnixStream: {e}"));
+            // Other errors still come through: a closed stream.
+            a.close().unwrap();
+            let err = poll_fn(|cx| Pin::new(&mut a).poll_close(cx))
+                .await
+                .unwrap_err();
+            assert!(is_closed(&err), "{name}: {err}");
+        });
+    }
+}
+
+#[test]
+fn copy_bidirectional_half_closes_toward_a_peer_that_reset() {
+    // The relay's b→a direction ends cleanly (FIN), then b's peer resets.
+    // When a's client then finishes, the relay shuts down b's write side,
+    // which the kernel answers with ENOTCONN: the relay still succeeds, as
+    // tokio's copy_bidirectional does.
+    use netpoll::time::timeout;
+    use std::net::Shutdown;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (client, a) = tcp_pair().await;
+            let (b, server) = tcp_pair().await;
+            let (a, b) = (Arc::new(a), Arc::new(b));
+            let (ra, rb) = (a.clone(), b.clone());
+            let relay =
+                netpoll::spawn(async move { netpoll::io::copy_bidirectional(&*ra, &*rb).await });
+            server.write_all(b"bye").await.unwrap();
+            server.shutdown(Shutdown::Write).unwrap();
+            let mut buf = [0; 3];
+            client.read_exact(&mut buf).await.unwrap();
+            assert_eq!(client.read(&mut buf).await.unwrap(), 0, "{name}: EOF");
+            // b's peer resets; wait until b has seen it.
+            server
+                .with_fd(|fd| socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO)))
+                .unwrap()
+                .unwrap();
+            drop(server);
+            let start = Instant::now();
+            while b.peer_addr().is_ok() {
+                assert!(start.elapsed() < Duration::from_secs(5), "{name}: no reset");
+                sleep(Duration::from_millis(1)).await;
+            }
+            client.shutdown(Shutdown::Write).unwrap();
+            let moved = timeout(Duration::from_secs(5), relay)
+                .await
+                .expect("the relay ends")
+                .unwrap();
+            assert_eq!(moved.unwrap(), (0, 3), "{name}");
+        });
+    }
+}
