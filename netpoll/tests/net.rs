@@ -1022,3 +1022,31 @@ fn copy_bidirectional_half_closes_toward_a_peer_that_reset() {
         });
     }
 }
+
+#[test]
+fn connect_timeout_of_zero_is_invalid_input() {
+    // std's TcpStream::connect_timeout refuses a zero timeout; Go's
+    // DialTimeout takes 0 as no timeout. netpoll follows std: it neither
+    // fails at once as timed out nor waits forever.
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let before = fd_count();
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let err = TcpStream::connect_timeout(addr, Duration::ZERO)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name}: {err}");
+            // The smallest timeout that is not zero is a real one.
+            match TcpStream::connect_timeout(addr, Duration::from_nanos(1)).await {
+                Ok(_) => {}
+                Err(e) => assert_eq!(e.kind(), ErrorKind::TimedOut, "{name}: {e}"),
+            }
+            TcpStream::connect_timeout(addr, Duration::from_secs(5))
+                .await
+                .unwrap();
+        });
+        assert_eq!(fd_count(), before, "{name}: fds leaked");
+    }
+}
