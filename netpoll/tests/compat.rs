@@ -199,3 +199,83 @@ fn lines_codec_over_tcp() {
         });
     }
 }
+
+#[test]
+fn vectored_writes_past_iov_max_through_tokio_and_hyper() {
+    // More slices than one sendmsg takes (IOV_MAX, 1024): the traits write
+    // the first 1024, as std does, where the kernel would fail the call
+    // with EMSGSIZE.
+    use std::io::IoSlice;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let data = [7u8; 1500];
+            let slices: Vec<IoSlice<'_>> = data.chunks(1).map(IoSlice::new).collect();
+            let (mut a, b) = UnixStream::pair().unwrap();
+            let n = poll_fn(|cx| {
+                tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut a), cx, &slices)
+            })
+            .await
+            .unwrap();
+            assert_eq!(n, 1024, "{name}: tokio");
+            let mut r = &a;
+            let n =
+                poll_fn(|cx| hyper::rt::Write::poll_write_vectored(Pin::new(&mut r), cx, &slices))
+                    .await
+                    .unwrap();
+            assert_eq!(n, 1024, "{name}: hyper");
+            let mut got = [0u8; 2048];
+            b.read_exact(&mut got).await.unwrap();
+            assert!(got.iter().all(|&x| x == 7), "{name}");
+        });
+    }
+}
+
+#[test]
+fn shutdown_after_a_peer_reset_is_ok_through_tokio_and_hyper() {
+    // A client that drops its connection with SO_LINGER 0 resets it; the
+    // server's write shutdown then gets ENOTCONN from the kernel. tokio's
+    // and hyper's poll_shutdown take it as done, as tokio does
+    // (tokio-rs/tokio#4665), so hyper does not log Error(Shutdown,
+    // NotConnected); the inherent shutdown keeps the error.
+    use std::io::ErrorKind;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            for which in ["tokio", "hyper", "hyper on &TcpStream"] {
+                let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+                let (mut server, _) = l.accept().await.unwrap();
+                client
+                    .with_fd(|fd| socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO)))
+                    .unwrap()
+                    .unwrap();
+                drop(client);
+                let err = timeout(LIMIT, server.read(&mut [0; 8]))
+                    .await
+                    .expect("the reset reaches the server")
+                    .unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{name}");
+                let err = server.shutdown(std::net::Shutdown::Write).unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::NotConnected, "{name}: inherent");
+                let r = match which {
+                    "tokio" => {
+                        poll_fn(|cx| {
+                            tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut server), cx)
+                        })
+                        .await
+                    }
+                    "hyper" => {
+                        poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut server), cx))
+                            .await
+                    }
+                    _ => {
+                        let mut r = &server;
+                        poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut r), cx)).await
+                    }
+                };
+                r.unwrap_or_else(|e| panic!("{name}: {which}: {e}"));
+            }
+        });
+    }
+}

@@ -721,3 +721,332 @@ fn accept_keeps_working_after_the_fd_limit() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A fresh directory for one test's socket files.
+fn socket_dir(test: &str, flavour: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("netpoll-{test}-{}-{flavour}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
+
+/// `dir` joined with raw bytes, which may hold a NUL.
+fn join_bytes(dir: &std::path::Path, name: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    dir.join(std::ffi::OsStr::from_bytes(name))
+}
+
+#[test]
+fn unix_paths_with_an_interior_nul_are_refused_everywhere() {
+    // The kernel ends a pathname at its first NUL: unchecked, bind("p\0x")
+    // creates "p" and connect("p\0x") reaches it. std refuses such a path
+    // with InvalidInput, before any socket is made.
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let before = fd_count();
+        rt.block_on(async {
+            let dir = socket_dir("nul", name);
+            let invalid = |what: &str, r: std::io::Result<()>| {
+                let err = r.expect_err(what);
+                assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name}: {what}: {err}");
+            };
+            invalid(
+                "UnixListener::bind",
+                UnixListener::bind(join_bytes(&dir, b"l\0x")).map(drop),
+            );
+            invalid(
+                "UnixDatagram::bind",
+                UnixDatagram::bind(join_bytes(&dir, b"d\0x")).map(drop),
+            );
+            assert!(
+                !dir.join("l").exists() && !dir.join("d").exists(),
+                "{name}: truncated path bound"
+            );
+
+            // Sockets at the truncated paths: nothing may reach them.
+            let l = UnixListener::bind(dir.join("l")).unwrap();
+            let d = UnixDatagram::bind(dir.join("d")).unwrap();
+            invalid(
+                "UnixStream::connect",
+                UnixStream::connect(join_bytes(&dir, b"l\0x"))
+                    .await
+                    .map(drop),
+            );
+            let u = UnixDatagram::unbound().unwrap();
+            invalid(
+                "UnixDatagram::connect",
+                u.connect(join_bytes(&dir, b"d\0x")),
+            );
+            invalid(
+                "UnixDatagram::send_to",
+                u.send_to(b"x", join_bytes(&dir, b"d\0x")).await.map(drop),
+            );
+            // A NUL at the very end is no less interior to the path.
+            invalid(
+                "UnixStream::connect, trailing NUL",
+                UnixStream::connect(join_bytes(&dir, b"l\0"))
+                    .await
+                    .map(drop),
+            );
+            // Nothing arrived at either socket.
+            l.set_read_deadline(Some(Instant::now())).unwrap();
+            assert!(is_deadline(&l.accept().await.unwrap_err()), "{name}");
+            d.set_read_deadline(Some(Instant::now())).unwrap();
+            assert!(
+                is_deadline(&d.recv(&mut [0; 4]).await.unwrap_err()),
+                "{name}"
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        });
+        assert_eq!(fd_count(), before, "{name}: fds leaked");
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn abstract_unix_addresses_work_everywhere_a_path_does() {
+    // A leading NUL names an abstract socket (Linux), whose name may hold
+    // any byte, NULs included: only a NUL inside a pathname is refused.
+    use std::os::linux::net::SocketAddrExt;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let id = format!("\0netpoll-abstract-{}-{name}\0end", std::process::id());
+            let stream_path = format!("{id}-s");
+            let l = UnixListener::bind(&stream_path).unwrap();
+            let expect = format!("{}-s", &id[1..]);
+            assert_eq!(
+                l.local_addr().unwrap().as_abstract_name(),
+                Some(expect.as_bytes()),
+                "{name}"
+            );
+            let c = UnixStream::connect(&stream_path).await.unwrap();
+            let (s, _) = l.accept().await.unwrap();
+            c.write_all(b"abs").await.unwrap();
+            let mut buf = [0; 3];
+            s.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"abs", "{name}");
+
+            let dgram_path = format!("{id}-d");
+            let d = UnixDatagram::bind(&dgram_path).unwrap();
+            let u = UnixDatagram::unbound().unwrap();
+            u.send_to(b"to", &dgram_path).await.unwrap();
+            assert_eq!(d.recv(&mut buf).await.unwrap(), 2, "{name}");
+            u.connect(&dgram_path).unwrap();
+            u.send(b"via").await.unwrap();
+            assert_eq!(d.recv(&mut buf).await.unwrap(), 3, "{name}");
+        });
+    }
+}
+/// More slices than any kernel takes in one call (IOV_MAX is 1024 on
+/// every platform netpoll runs on).
+const SLICES: usize = 1500;
+
+#[test]
+fn vectored_io_with_more_slices_than_iov_max() {
+    // The kernel refuses more than IOV_MAX slices (EMSGSIZE from sendmsg,
+    // EINVAL from readv); std writes and reads through the first IOV_MAX.
+    use futures_io::{AsyncRead, AsyncWrite};
+    use netpoll::time::timeout;
+    use std::future::poll_fn;
+    use std::io::{IoSlice, IoSliceMut};
+    use std::pin::Pin;
+    const LONG: Duration = Duration::from_secs(5);
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let data: Vec<u8> = (0..SLICES).map(|i| i as u8).collect();
+            let slices: Vec<IoSlice<'_>> = data.chunks(1).map(IoSlice::new).collect();
+            let (tc, ts) = tcp_pair().await;
+            let (uc, us) = UnixStream::pair().unwrap();
+            // The inherent methods, on TCP.
+            let n = tc.write_vectored(&slices).await.unwrap();
+            assert_eq!(n, 1024, "{name}: TCP write_vectored");
+            tc.write_all(&data[n..]).await.unwrap();
+            let mut got = vec![0u8; SLICES];
+            ts.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, data, "{name}");
+            // The futures-io trait, on Unix.
+            let mut w = &uc;
+            let n = poll_fn(|cx| Pin::new(&mut w).poll_write_vectored(cx, &slices))
+                .await
+                .unwrap();
+            assert_eq!(n, 1024, "{name}: Unix poll_write_vectored");
+            uc.write_all(&data[n..]).await.unwrap();
+
+            // Reads: all SLICES bytes are queued; a vectored read takes the
+            // first IOV_MAX, and the rest is read with no new event (a read
+            // judged short against all the slices would wait for one).
+            let mut got = vec![0u8; SLICES];
+            let mut bufs: Vec<IoSliceMut<'_>> = got.chunks_mut(1).map(IoSliceMut::new).collect();
+            let n = timeout(LONG, us.read_vectored(&mut bufs))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(n, 1024, "{name}: Unix read_vectored");
+            drop(bufs);
+            let mut done = n;
+            while done < SLICES {
+                let n = timeout(LONG, us.read(&mut got[done..]))
+                    .await
+                    .expect("the rest of a vectored read")
+                    .unwrap();
+                assert!(n > 0, "{name}: EOF");
+                done += n;
+            }
+            assert_eq!(got, data, "{name}");
+
+            tc.write_all(&data).await.unwrap();
+            let mut got = vec![0u8; SLICES];
+            let mut done = 0;
+            let mut r = &ts;
+            while done < SLICES {
+                let mut bufs: Vec<IoSliceMut<'_>> =
+                    got[done..].chunks_mut(1).map(IoSliceMut::new).collect();
+                let n = timeout(
+                    LONG,
+                    poll_fn(|cx| Pin::new(&mut r).poll_read_vectored(cx, &mut bufs)),
+                )
+                .await
+                .expect("the rest of a vectored read")
+                .unwrap();
+                assert!(
+                    n > 0 && n <= 1024,
+                    "{name}: TCP poll_read_vectored read {n}"
+                );
+                done += n;
+            }
+            assert_eq!(got, data, "{name}");
+        });
+    }
+}
+
+/// Closes `s` with `SO_LINGER` 0, so its peer is reset (RST) rather than
+/// shut down (FIN), and waits until `peer` has seen the reset.
+async fn reset(s: TcpStream, peer: &TcpStream) {
+    s.with_fd(|fd| socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO)))
+        .unwrap()
+        .unwrap();
+    drop(s);
+    let err = netpoll::time::timeout(Duration::from_secs(5), peer.read(&mut [0; 8]))
+        .await
+        .expect("the reset reaches the peer")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn shutting_down_a_connection_the_peer_reset_is_ok_for_the_traits() {
+    // The inherent shutdown keeps the kernel's ENOTCONN (std, Go); the
+    // async-write traits' close succeeds, as tokio's does, so a server
+    // (hyper) does not report clients that reset their connection.
+    use futures_io::AsyncWrite;
+    use std::future::poll_fn;
+    use std::net::Shutdown;
+    use std::pin::Pin;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, s) = tcp_pair().await;
+            reset(s, &c).await;
+            let err = c.shutdown(Shutdown::Write).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotConnected, "{name}: inherent");
+            let mut w = &c;
+            poll_fn(|cx| Pin::new(&mut w).poll_close(cx))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: poll_close on &TcpStream: {e}"));
+            let (mut c, s) = tcp_pair().await;
+            reset(s, &c).await;
+            poll_fn(|cx| Pin::new(&mut c).poll_close(cx))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: poll_close on TcpStream: {e}"));
+
+            // Unix: the peer closes with data unread, which resets us.
+            let (mut a, b) = UnixStream::pair().unwrap();
+            a.write_all(b"unread").await.unwrap();
+            drop(b);
+            let err = a.read(&mut [0; 8]).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{name}: Unix");
+            poll_fn(|cx| Pin::new(&mut a).poll_close(cx))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: poll_close on UnixStream: {e}"));
+            // Other errors still come through: a closed stream.
+            a.close().unwrap();
+            let err = poll_fn(|cx| Pin::new(&mut a).poll_close(cx))
+                .await
+                .unwrap_err();
+            assert!(is_closed(&err), "{name}: {err}");
+        });
+    }
+}
+
+#[test]
+fn copy_bidirectional_half_closes_toward_a_peer_that_reset() {
+    // The relay's b→a direction ends cleanly (FIN), then b's peer resets.
+    // When a's client then finishes, the relay shuts down b's write side,
+    // which the kernel answers with ENOTCONN: the relay still succeeds, as
+    // tokio's copy_bidirectional does.
+    use netpoll::time::timeout;
+    use std::net::Shutdown;
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (client, a) = tcp_pair().await;
+            let (b, server) = tcp_pair().await;
+            let (a, b) = (Arc::new(a), Arc::new(b));
+            let (ra, rb) = (a.clone(), b.clone());
+            let relay =
+                netpoll::spawn(async move { netpoll::io::copy_bidirectional(&*ra, &*rb).await });
+            server.write_all(b"bye").await.unwrap();
+            server.shutdown(Shutdown::Write).unwrap();
+            let mut buf = [0; 3];
+            client.read_exact(&mut buf).await.unwrap();
+            assert_eq!(client.read(&mut buf).await.unwrap(), 0, "{name}: EOF");
+            // b's peer resets; wait until b has seen it.
+            server
+                .with_fd(|fd| socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO)))
+                .unwrap()
+                .unwrap();
+            drop(server);
+            let start = Instant::now();
+            while b.peer_addr().is_ok() {
+                assert!(start.elapsed() < Duration::from_secs(5), "{name}: no reset");
+                sleep(Duration::from_millis(1)).await;
+            }
+            client.shutdown(Shutdown::Write).unwrap();
+            let moved = timeout(Duration::from_secs(5), relay)
+                .await
+                .expect("the relay ends")
+                .unwrap();
+            assert_eq!(moved.unwrap(), (0, 3), "{name}");
+        });
+    }
+}
+
+#[test]
+fn connect_timeout_of_zero_is_invalid_input() {
+    // std's TcpStream::connect_timeout refuses a zero timeout; Go's
+    // DialTimeout takes 0 as no timeout. netpoll follows std: it neither
+    // fails at once as timed out nor waits forever.
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        let before = fd_count();
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let err = TcpStream::connect_timeout(addr, Duration::ZERO)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name}: {err}");
+            // The smallest timeout that is not zero is a real one.
+            match TcpStream::connect_timeout(addr, Duration::from_nanos(1)).await {
+                Ok(_) => {}
+                Err(e) => assert_eq!(e.kind(), ErrorKind::TimedOut, "{name}: {e}"),
+            }
+            TcpStream::connect_timeout(addr, Duration::from_secs(5))
+                .await
+                .unwrap();
+        });
+        assert_eq!(fd_count(), before, "{name}: fds leaked");
+    }
+}

@@ -168,7 +168,9 @@ macro_rules! stream_methods {
                 self.sock.read(buf).await
             }
 
-            /// Reads into several buffers with one syscall.
+            /// Reads into several buffers with one syscall: into the first
+            /// 1024 of them at most (`IOV_MAX`, the most one call takes), as
+            /// std does.
             ///
             /// # Example
             ///
@@ -237,7 +239,9 @@ macro_rules! stream_methods {
                 self.sock.write(buf).await
             }
 
-            /// Writes from several buffers with one syscall.
+            /// Writes from several buffers with one syscall: from the first
+            /// 1024 of them at most (`IOV_MAX`, the most one call takes), as
+            /// std does; the trait methods (`poll_write_vectored`) too.
             ///
             /// # Example
             ///
@@ -273,6 +277,17 @@ macro_rules! stream_methods {
             /// Shuts down the read side, the write side or both (the peer
             /// reads EOF after a write shutdown). Unlike `close`, the fd
             /// stays open.
+            ///
+            /// On a connection the peer has reset this fails with
+            /// [`NotConnected`](std::io::ErrorKind::NotConnected)
+            /// (`ENOTCONN`), as std's `shutdown` and Go's `CloseWrite` do.
+            /// The async-write traits' close (futures-io `poll_close`,
+            /// tokio's and hyper's `poll_shutdown`) and
+            /// [`copy_bidirectional`](crate::io::copy_bidirectional)'s
+            /// half-close take that `ENOTCONN` as done and return `Ok`, as
+            /// tokio does: there is no write side left to shut down, and a
+            /// server (hyper's) would otherwise report every client that
+            /// dropped its connection.
             ///
             /// Go: `net.TCPConn.CloseWrite` / `CloseRead`.
             ///
@@ -328,7 +343,8 @@ macro_rules! futures_io_traits {
 /// are advertised) for a stream type or a reference to one. Writes go
 /// straight to the kernel, so flushing has nothing to do; closing shuts
 /// the write side down (the peer reads EOF) and leaves the fd open until
-/// `close` or drop.
+/// `close` or drop. A connection the peer reset closes with `Ok`: see
+/// [`write_side_gone`].
 macro_rules! write_half {
     ($trait:path, $t:ty, $close:ident $(, $vectored:ident)?) => {
         impl $trait for $t {
@@ -365,10 +381,30 @@ macro_rules! write_half {
                 self: std::pin::Pin<&mut Self>,
                 _: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.sock.shutdown(std::net::Shutdown::Write))
+                std::task::Poll::Ready($crate::net::common::write_side_gone(
+                    self.sock.shutdown(std::net::Shutdown::Write),
+                ))
             }
         }
     };
 }
 
 pub(crate) use {fd_methods, futures_io_traits, stream_methods, write_half};
+
+/// The result of shutting down a stream's write side where the caller is
+/// done with the stream (the async-write traits' close,
+/// `copy_bidirectional`'s half-close), with `ENOTCONN` taken as success.
+///
+/// The kernel answers a write shutdown with `ENOTCONN` when the peer has
+/// already reset the connection: there is no write side left, so the
+/// close has nothing to do. tokio maps it the same way
+/// (tokio-rs/tokio#4665); without it a hyper server reports
+/// `Error(Shutdown, NotConnected)` for every client that dropped its
+/// connection. Other errors (a `close`d socket among them) stay errors,
+/// and the inherent `shutdown` keeps the kernel's answer, as std and Go do.
+pub(crate) fn write_side_gone(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTCONN.raw_os_error()) => Ok(()),
+        r => r,
+    }
+}

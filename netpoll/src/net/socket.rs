@@ -5,7 +5,6 @@
 use crate::poll::fd::{Fd, MAX_RW};
 use crate::poll::fdlock::Side;
 use crate::runtime::Handle;
-use rustix::net::addr::SocketAddrArg;
 use rustix::net::{RecvFlags, SendFlags, SocketAddrAny};
 use socket2::{Domain, SockAddr, SockRef, Type};
 use std::future::Future;
@@ -182,7 +181,14 @@ impl Socket {
             .await
     }
 
+    /// A vectored stream read into the first [`IOV_MAX`] of `bufs`.
     pub(crate) async fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let bufs = first_iov_max(bufs);
+        // The short-read test measures the slices readv is given: judged
+        // against all of `bufs`, a full read of the first IOV_MAX would
+        // look short and mark the stream drained, and with an
+        // edge-triggered poller the rest already queued would wait for an
+        // event that never comes.
         let want = total_len(bufs);
         self.fd
             .read_stream(want, |fd| Ok(rustix::io::readv(fd, bufs)?))
@@ -194,6 +200,7 @@ impl Socket {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
+        let bufs = first_iov_max(bufs);
         let want = total_len(bufs);
         self.fd
             .poll_read_stream(cx, want, |fd| Ok(rustix::io::readv(fd, bufs)?))
@@ -262,14 +269,10 @@ impl Socket {
     }
 
     /// Sends one datagram to `addr` (Go: netFD.writeTo).
-    pub(crate) async fn send_to(
-        &self,
-        buf: &[u8],
-        addr: &(impl SocketAddrArg + Sync),
-    ) -> io::Result<usize> {
+    pub(crate) async fn send_to(&self, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {
         self.fd
             .io(Side::Write, |fd| {
-                Ok(rustix::net::sendto(fd, buf, SEND, addr)?)
+                SockRef::from(&fd).send_to_with_flags(buf, addr, SEND.bits() as std::ffi::c_int)
             })
             .await
     }
@@ -315,6 +318,19 @@ impl Socket {
     }
 }
 
+/// The most slices one readv, writev or sendmsg takes: Linux's
+/// `UIO_MAXIOV` and the BSDs', macOS's and illumos's `IOV_MAX` are all
+/// 1024. More fail the whole call (`EMSGSIZE` from sendmsg, `EINVAL` from
+/// readv), where a vectored write or read may do part of the work: std's
+/// moves the first `IOV_MAX` slices' worth, and so does netpoll.
+pub(crate) const IOV_MAX: usize = 1024;
+
+/// The first [`IOV_MAX`] slices of `bufs`.
+fn first_iov_max<T>(bufs: &mut [T]) -> &mut [T] {
+    let n = bufs.len().min(IOV_MAX);
+    &mut bufs[..n]
+}
+
 /// The room in `bufs`, for the short-read test of a vectored read.
 fn total_len(bufs: &[IoSliceMut<'_>]) -> usize {
     bufs.iter().map(|b| b.len()).fold(0, usize::saturating_add)
@@ -336,8 +352,10 @@ fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     Ok(rustix::net::send(fd, &buf[..len], SEND)?)
 }
 
-/// writev without SIGPIPE: sendmsg with the send flags.
+/// writev without SIGPIPE: sendmsg with the send flags, of the first
+/// [`IOV_MAX`] slices.
 fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let bufs = &bufs[..bufs.len().min(IOV_MAX)];
     let mut control = rustix::net::SendAncillaryBuffer::default();
     Ok(rustix::net::sendmsg(fd, bufs, &mut control, SEND)?)
 }

@@ -223,6 +223,11 @@ impl TcpStream {
     /// kind `TimedOut` (a write deadline on the connecting socket, as Go's
     /// Dialer does it).
     ///
+    /// A zero `timeout` fails at once with
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput), as std's
+    /// `TcpStream::connect_timeout` does; Go's `DialTimeout` takes 0 as no
+    /// timeout at all, which here is [`connect`](Self::connect).
+    ///
     /// Go: `net.DialTimeout`.
     ///
     /// # Example
@@ -233,9 +238,19 @@ impl TcpStream {
     /// use std::time::Duration;
     /// let s = netpoll::net::TcpStream::connect_timeout(l.local_addr()?, Duration::from_secs(5)).await?;
     /// # let _ = s;
+    /// let zero = netpoll::net::TcpStream::connect_timeout(l.local_addr()?, Duration::ZERO).await;
+    /// assert_eq!(zero.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
     /// ```
     pub async fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            // std's check: a zero deadline would fail every connect as
+            // timed out before it starts, which is never what was meant.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
         TcpStream::connect_addr(addr, Instant::now().checked_add(timeout)).await
     }
 

@@ -105,7 +105,7 @@ impl UdpSocket {
     /// Go: `net.UDPConn.WriteTo`.
     pub async fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let addrs = addr::resolve(&addr).await?;
-        self.sock.send_to(buf, &addrs[0]).await
+        self.sock.send_to(buf, &addrs[0].into()).await
     }
 
     /// Receives one datagram and its sender.

@@ -107,10 +107,17 @@ impl UnixListener {
     /// the listener closes, as with std (Go removes it; remove it
     /// yourself).
     ///
+    /// A path with a NUL in it fails with
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput), as with std: the
+    /// kernel would cut the path at the NUL. On Linux and Android a path
+    /// that starts with a NUL names an abstract socket (no file; Go writes
+    /// it `@name`), and the rest of it may hold any byte.
+    ///
     /// Go: `net.ListenUnix`.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let addr = sockaddr(path.as_ref())?;
         let sock = Socket::new(Domain::UNIX, Type::STREAM)?;
-        sock.bind(&SockAddr::unix(path)?)?;
+        sock.bind(&addr)?;
         sock.listen(1024)?;
         Ok(UnixListener {
             sock,
@@ -145,12 +152,15 @@ impl UnixListener {
 }
 
 impl UnixStream {
-    /// Connects to the socket at `path`.
+    /// Connects to the socket at `path`. A path with a NUL in it fails
+    /// with `InvalidInput`, but for an abstract name: see
+    /// [`UnixListener::bind`].
     ///
     /// Go: `net.DialUnix`.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let addr = sockaddr(path.as_ref())?;
         let sock = Socket::new(Domain::UNIX, Type::STREAM)?;
-        sock.connect(&SockAddr::unix(path)?).await?;
+        sock.connect(&addr).await?;
         Ok(UnixStream { sock })
     }
 
@@ -191,10 +201,13 @@ impl UnixStream {
 }
 
 impl UnixDatagram {
-    /// A datagram socket bound to `path`.
+    /// A datagram socket bound to `path`. A path with a NUL in it fails
+    /// with `InvalidInput`, but for an abstract name: see
+    /// [`UnixListener::bind`].
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        let addr = sockaddr(path.as_ref())?;
         let sock = Socket::new(Domain::UNIX, Type::DGRAM)?;
-        sock.bind(&SockAddr::unix(path)?)?;
+        sock.bind(&addr)?;
         Ok(UnixDatagram { sock })
     }
 
@@ -219,9 +232,10 @@ impl UnixDatagram {
         ))
     }
 
-    /// Sets the default destination of `send`.
+    /// Sets the default destination of `send`. Paths are checked as by
+    /// [`bind`](Self::bind).
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        let addr = SockAddr::unix(path)?;
+        let addr = sockaddr(path.as_ref())?;
         self.sock.with(|s| s.connect(&addr))
     }
 
@@ -235,9 +249,10 @@ impl UnixDatagram {
         self.sock.recv(buf).await
     }
 
-    /// Sends one datagram to the socket at `path`.
+    /// Sends one datagram to the socket at `path`. Paths are checked as by
+    /// [`bind`](Self::bind).
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
-        let addr = SocketAddrUnix::new(path.as_ref())?;
+        let addr = sockaddr(path.as_ref())?;
         self.sock.send_to(buf, &addr).await
     }
 
@@ -271,9 +286,42 @@ impl UnixDatagram {
     }
 }
 
-/// A Unix address out of socket2's any-family one.
+/// The address of the socket at `path`, for every call that takes a path
+/// (bind, connect, send_to).
+///
+/// The kernel ends a pathname at its first NUL, so `bind("p\0x")` would
+/// create `p` and `connect("p\0x")` would reach it: such a path is refused
+/// with `InvalidInput`, as std refuses it (socket2 does not check). On
+/// Linux and Android a leading NUL names an abstract socket instead, whose
+/// name is any bytes, NULs included; elsewhere there are none, and any NUL
+/// is refused.
+fn sockaddr(path: &Path) -> io::Result<SockAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let abstract_name =
+        cfg!(any(target_os = "linux", target_os = "android")) && bytes.first() == Some(&0);
+    if !abstract_name && bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "paths must not contain interior null bytes",
+        ));
+    }
+    SockAddr::unix(path)
+}
+
+/// A Unix address out of socket2's any-family one: a pathname, an
+/// abstract name (Linux, Android), or unnamed. (socket2's `as_unix` knows
+/// only pathnames, and panics on one std cannot hold.)
 fn unix(addr: SockAddr) -> SocketAddr {
-    addr.as_unix().unwrap_or_else(unnamed)
+    if let Some(path) = addr.as_pathname() {
+        return SocketAddr::from_pathname(path).unwrap_or_else(|_| unnamed());
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(name) = addr.as_abstract_namespace() {
+        use std::os::linux::net::SocketAddrExt;
+        return SocketAddr::from_abstract_name(name).unwrap_or_else(|_| unnamed());
+    }
+    unnamed()
 }
 
 /// A Unix address out of rustix's, which `recvfrom` gives.

@@ -150,13 +150,13 @@ where
     let there = async {
         let (mut r, mut w) = (a, b);
         let n = copy(&mut r, &mut w).await?;
-        b.shutdown_write()?;
+        crate::net::common::write_side_gone(b.shutdown_write())?;
         Ok::<_, io::Error>(n)
     };
     let back = async {
         let (mut r, mut w) = (b, a);
         let n = copy(&mut r, &mut w).await?;
-        a.shutdown_write()?;
+        crate::net::common::write_side_gone(a.shutdown_write())?;
         Ok::<_, io::Error>(n)
     };
     crate::task::try_join(there, back).await
