@@ -230,15 +230,24 @@ impl PollDesc {
         self.fd.load(Relaxed)
     }
 
-    /// Starts a new life for `fd`: a new sequence, no flags, no waiters
-    /// (Go: poll_runtime_pollOpen). Returns the new sequence.
+    /// Starts a new life for `fd`: no flags, no waiters, under the
+    /// sequence the last [`retire`](Self::retire) moved to (Go:
+    /// poll_runtime_pollOpen, which tags with the current pd.fdseq). Only
+    /// retire moves the sequence, once per life, so the whole tag space
+    /// separates lives; a descriptor never used takes the first sequence.
+    /// Returns the life's sequence.
     pub(crate) fn open(&self, fd: i32) -> u32 {
         let (r, w, seq) = {
             let mut g = self.lock();
-            // Only open and retire change the sequence, both under the lock,
-            // so it cannot move between this load and the swap. The swap
-            // (not a store) keeps a racing stale CAS ordered against it.
-            let seq = next_seq(seq_of(self.word.load(Acquire)));
+            // Only open and retire change the word's sequence, both under
+            // the lock, so it cannot move between this load and the swap.
+            // The swap (not a store) keeps a racing stale CAS ordered
+            // against it. No token carries the current sequence of a free
+            // descriptor: retire moved past every token of the last life.
+            let seq = match seq_of(self.word.load(Acquire)) {
+                0 => next_seq(0),
+                current => current,
+            };
             self.word.swap(stamp(seq, 0), AcqRel);
             self.fd.store(fd, Relaxed);
             (
@@ -254,10 +263,10 @@ impl PollDesc {
         seq
     }
 
-    /// Ends the life `seq`: the sequence moves on, so every event still in
-    /// flight for it is dropped as stale, and any waiter still parked is
-    /// woken to find its descriptor closed (Go: pollCache.free's fdseq
-    /// increment).
+    /// Ends the life `seq`: the sequence moves on (the only place it does),
+    /// so every event still in flight for it is dropped as stale, and any
+    /// waiter still parked is woken to find its descriptor closed (Go:
+    /// pollCache.free's fdseq increment).
     pub(crate) fn retire(&self, seq: u32) {
         let (r, w) = {
             let mut g = self.lock();
@@ -691,6 +700,37 @@ mod tests {
         let (_, wk) = waker();
         let mut cx = Context::from_waker(&wk);
         assert_eq!(d.poll_wait(seq, Dir::Read, &mut cx, 0), Poll::Pending);
+    }
+
+    /// Each life moves the sequence once, so a tag repeats only after as
+    /// many lives as the token has sequences (two bumps a life halved
+    /// that: 2 047 reuses on 32-bit targets instead of 4 095).
+    #[test]
+    fn each_life_moves_the_sequence_once() {
+        let d = PollDesc::new();
+        let first = d.open(3);
+        assert_ne!(first, 0, "0 is reserved");
+        let mut seq = first;
+        for _ in 0..10 {
+            d.retire(seq);
+            let next = d.open(3);
+            assert_eq!(next, next_seq(seq), "one bump per life");
+            seq = next;
+        }
+        // The tag comes back only after every other one was used (checked
+        // where the tag space is small enough to walk: 32-bit targets).
+        if super::super::token::SEQ_BITS <= 16 {
+            let mut lives = 0u64;
+            loop {
+                d.retire(seq);
+                seq = d.open(3);
+                lives += 1;
+                if seq == first {
+                    break;
+                }
+            }
+            assert_eq!(lives, (1u64 << super::super::token::SEQ_BITS) - 1);
+        }
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl FdLock {
             if s & CLOSED != 0 {
                 Err(Closed)
             } else {
-                Ok(s + REF)
+                Ok(add_ref(s))
             }
         })
         .map(drop)
@@ -177,9 +177,8 @@ impl FdLock {
 
     /// Drops a reference. Go: fdMutex.decref.
     pub(crate) fn decref(&self) -> Release {
-        let prev = self.state.fetch_sub(REF, AcqRel);
-        debug_assert!(prev & REF_MASK != 0, "fd lock: decref without a reference");
-        destroy_if_last(prev - REF)
+        let prev = self.update::<()>(|s| Ok(drop_ref(s))).unwrap_or_default();
+        destroy_if_last(drop_ref(prev))
     }
 
     /// Marks the fd closed, taking a reference the caller must drop with
@@ -191,7 +190,7 @@ impl FdLock {
             if s & CLOSED != 0 {
                 Err(Closed)
             } else {
-                Ok((s | CLOSED) + REF)
+                Ok(add_ref(s | CLOSED))
             }
         })?;
         let woken: Vec<Waker> = {
@@ -257,7 +256,7 @@ impl FdLock {
             } else if s & side.locked() != 0 {
                 Err(None)
             } else {
-                Ok((s | side.locked()) + REF)
+                Ok(add_ref(s | side.locked()))
             }
         });
         match fast {
@@ -278,7 +277,7 @@ impl FdLock {
             } else if s & side.locked() != 0 {
                 Ok(s | side.waiting())
             } else {
-                Ok((s | side.locked()) + REF)
+                Ok(add_ref(s | side.locked()))
             }
         });
         match prev {
@@ -354,12 +353,13 @@ impl FdLock {
     /// Go: fdMutex.rwunlock.
     pub(crate) fn unlock(&self, side: Side) -> Release {
         let prev = self
-            .update::<()>(|s| Ok((s & !side.locked()) - REF))
+            .update::<()>(|s| {
+                if s & side.locked() == 0 {
+                    inconsistent("an unlock without the lock");
+                }
+                Ok(drop_ref(s & !side.locked()))
+            })
             .unwrap_or_default();
-        debug_assert!(
-            prev & side.locked() != 0,
-            "fd lock: unlock without the lock"
-        );
         if prev & side.waiting() != 0 {
             // Wake the head; it stays queued (keeping its place) until it
             // takes the lock or gives up. Anonymous callers all retry.
@@ -375,8 +375,35 @@ impl FdLock {
             };
             head.into_iter().chain(anonymous).for_each(Waker::wake);
         }
-        destroy_if_last((prev & !side.locked()) - REF)
+        destroy_if_last(drop_ref(prev & !side.locked()))
     }
+}
+
+/// `state` with one more reference. The count has 56 bits, so only a bug
+/// (references leaked in a loop) can fill it; that stops here, in release
+/// builds too, rather than wrap into the flag bits (Go: fdMutex's
+/// "too many concurrent operations" panic).
+fn add_ref(state: u64) -> u64 {
+    match state.checked_add(REF) {
+        Some(s) => s,
+        None => inconsistent("too many concurrent operations on one fd"),
+    }
+}
+
+/// `state` with one reference less. A release without a reference is a
+/// bug that would otherwise wrap the count and corrupt the flags; it stops
+/// here, in release builds too (Go: "inconsistent poll.fdMutex").
+fn drop_ref(state: u64) -> u64 {
+    if state & REF_MASK == 0 {
+        inconsistent("a reference released twice");
+    }
+    state - REF
+}
+
+#[cold]
+#[inline(never)]
+fn inconsistent(what: &str) -> ! {
+    panic!("netpoll: inconsistent fd lock: {what}")
 }
 
 fn destroy_if_last(state: u64) -> Release {
@@ -408,6 +435,31 @@ mod tests {
 
     fn lock(l: &FdLock, side: Side, t: &mut Ticket, w: &Waker) -> Poll<Result<(), Closed>> {
         l.poll_lock(side, t, &mut Context::from_waker(w))
+    }
+
+    // The count's guards hold in release builds too (no debug_assert):
+    // a broken count must stop the program, not corrupt the flags.
+    #[test]
+    #[should_panic(expected = "inconsistent fd lock: a reference released twice")]
+    fn a_decref_without_a_reference_panics() {
+        let l = FdLock::new();
+        let _ = l.decref();
+    }
+
+    #[test]
+    #[should_panic(expected = "inconsistent fd lock: an unlock without the lock")]
+    fn an_unlock_without_the_lock_panics() {
+        let l = FdLock::new();
+        l.incref().unwrap();
+        let _ = l.unlock(Side::Read);
+    }
+
+    #[test]
+    #[should_panic(expected = "inconsistent fd lock: too many concurrent operations")]
+    fn a_reference_count_overflow_panics() {
+        let l = FdLock::new();
+        l.state.store(REF_MASK, SeqCst);
+        let _ = l.incref();
     }
 
     #[test]
