@@ -24,6 +24,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod coop;
 mod loom_shim;
 
 pub mod compat;

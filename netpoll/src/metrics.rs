@@ -64,6 +64,9 @@ pub struct Metrics {
     pub splice_bytes: u64,
     /// Bytes `io::copy` moved through a buffer in user space.
     pub generic_copy_bytes: u64,
+    /// Operations that found their task's budget spent and made it yield
+    /// instead of running on (tokio: budget_forced_yield_count).
+    pub budget_yields: u64,
 }
 
 pub(crate) static EVENTS_DELIVERED: AtomicU64 = AtomicU64::new(0);
@@ -86,6 +89,7 @@ pub(crate) static COPY_FILE_RANGE_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SENDFILE_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SPLICE_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static GENERIC_COPY_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static BUDGET_YIELDS: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -117,5 +121,6 @@ pub fn snapshot() -> Metrics {
         sendfile_bytes: SENDFILE_BYTES.load(Relaxed),
         splice_bytes: SPLICE_BYTES.load(Relaxed),
         generic_copy_bytes: GENERIC_COPY_BYTES.load(Relaxed),
+        budget_yields: BUDGET_YIELDS.load(Relaxed),
     }
 }

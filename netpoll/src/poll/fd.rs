@@ -218,6 +218,7 @@ impl Fd {
         mut f: impl FnMut(BorrowedFd<'_>) -> io::Result<T>,
         after: impl FnOnce(&Watch, &io::Result<T>),
     ) -> io::Result<T> {
+        std::future::poll_fn(crate::coop::poll_proceed).await;
         let held = self.lock(side).await?;
         let dir = dir_of(side);
         let watch = self.watch()?;
@@ -271,6 +272,7 @@ impl Fd {
         mut f: impl FnMut(BorrowedFd<'_>) -> io::Result<T>,
         after: impl FnOnce(&Watch, &io::Result<T>),
     ) -> Poll<io::Result<T>> {
+        std::task::ready!(crate::coop::poll_proceed(cx));
         std::task::ready!(self.lock.poll_lock_anonymous(side, cx)).map_err(|_| closed())?;
         let held = Held {
             fd: self,

@@ -413,7 +413,7 @@ fn block_on_current_thread<F: Future>(
     let mut future = pin!(future);
     loop {
         if main.woken.swap(false, Ordering::SeqCst) {
-            if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            if let Poll::Ready(v) = crate::coop::with_budget(|| future.as_mut().poll(&mut cx)) {
                 return v;
             }
         }

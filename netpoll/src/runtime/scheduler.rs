@@ -535,7 +535,7 @@ impl Worker {
             self.stop_searching();
         }
         Stats::bump(&self.stats.polls);
-        r.run();
+        crate::coop::with_budget(|| r.run());
     }
 
     /// Work this worker can take without looking elsewhere.

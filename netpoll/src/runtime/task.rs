@@ -81,6 +81,33 @@ impl<F: Future, G> Future for TaskFuture<F, G> {
     }
 }
 
+/// The future [`crate::task::unconstrained`] returns: polls `future` with
+/// no cooperative budget in force (tokio: `task::Unconstrained`).
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Unconstrained<F> {
+    future: F,
+}
+
+impl<F> Unconstrained<F> {
+    pub(crate) fn new(future: F) -> Unconstrained<F> {
+        Unconstrained { future }
+    }
+}
+
+impl<F: Future> Future for Unconstrained<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // `future` is never moved out of a pinned `Unconstrained`: there is
+        // no `Drop` impl, no method hands it out, and `Unconstrained` is
+        // `Unpin` only if `F` is.
+        // SAFETY: so this is a structural pin projection.
+        let future = unsafe { self.map_unchecked_mut(|u| &mut u.future) };
+        crate::coop::with(None, || future.poll(cx))
+    }
+}
+
 /// A task running `future`, with `guard` dropped right after it, and its
 /// handle. Panics are caught in the task and re-raised where its
 /// `JoinHandle` is polled, which is how a panic becomes a `JoinError`.
@@ -190,6 +217,7 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        std::task::ready!(crate::coop::poll_proceed(cx));
         let task = self
             .task
             .as_mut()

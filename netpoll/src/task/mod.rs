@@ -1,6 +1,6 @@
 //! Tasks: spawning, joining, yielding (Go: the `go` statement).
 
-pub use crate::runtime::task::{JoinError, JoinHandle};
+pub use crate::runtime::task::{JoinError, JoinHandle, Unconstrained};
 
 use crate::runtime::Handle;
 use std::future::{poll_fn, Future};
@@ -73,6 +73,54 @@ pub async fn yield_now() {
         Poll::Pending
     })
     .await
+}
+
+/// Spends one unit of the task's budget, yielding first if it is spent:
+/// for a loop that does its own work without netpoll operations (which
+/// spend units by themselves), so it still lets its worker go now and
+/// then. Cheaper than [`yield_now`], which yields every time.
+///
+/// Go needs none (it preempts); tokio: `task::consume_budget`.
+///
+/// # Example
+///
+/// ```
+/// let rt = netpoll::runtime::Runtime::new()?;
+/// let sum = rt.block_on(async {
+///     let mut sum = 0u64;
+///     for i in 0..10_000u64 {
+///         sum += i;
+///         netpoll::task::consume_budget().await; // yields every 128 turns
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 49_995_000);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn consume_budget() {
+    poll_fn(crate::coop::poll_proceed).await
+}
+
+/// Runs `future` with no budget: its netpoll operations never make it
+/// yield, however many complete in one poll. For a task that must not be
+/// interleaved (and that accepts starving its worker's other tasks); the
+/// budget still applies around it.
+///
+/// tokio: `task::unconstrained`.
+///
+/// # Example
+///
+/// ```
+/// let rt = netpoll::runtime::Runtime::new()?;
+/// rt.block_on(netpoll::task::unconstrained(async {
+///     for _ in 0..1000 {
+///         netpoll::task::consume_budget().await; // never yields here
+///     }
+/// }));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn unconstrained<F: Future>(future: F) -> Unconstrained<F> {
+    Unconstrained::new(future)
 }
 
 /// Runs two futures together on this task.

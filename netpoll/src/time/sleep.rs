@@ -94,6 +94,7 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        std::task::ready!(crate::coop::poll_proceed(cx));
         let this = &mut *self;
         if let Some((handle, key)) = &this.timer {
             return handle.shared.timers().poll(*key, cx.waker());
