@@ -67,6 +67,14 @@ pub struct Metrics {
     /// Operations that found their task's budget spent and made it yield
     /// instead of running on (tokio: budget_forced_yield_count).
     pub budget_yields: u64,
+    /// Task polls that kept their worker past the monitor's threshold
+    /// (10 ms): a task blocking in async code.
+    pub blocked_worker_polls: u64,
+    /// Tasks the monitor moved off a stuck worker (its queue, LIFO slot
+    /// and yielded tasks) for the others to run (Go: handoffp).
+    pub blocked_worker_handoffs: u64,
+    /// Spare workers the monitor started because every worker was stuck.
+    pub spare_workers_started: u64,
 }
 
 pub(crate) static EVENTS_DELIVERED: AtomicU64 = AtomicU64::new(0);
@@ -90,6 +98,9 @@ pub(crate) static SENDFILE_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SPLICE_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static GENERIC_COPY_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static BUDGET_YIELDS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static BLOCKED_WORKER_POLLS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static BLOCKED_WORKER_HANDOFFS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SPARE_WORKERS_STARTED: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -122,5 +133,8 @@ pub fn snapshot() -> Metrics {
         splice_bytes: SPLICE_BYTES.load(Relaxed),
         generic_copy_bytes: GENERIC_COPY_BYTES.load(Relaxed),
         budget_yields: BUDGET_YIELDS.load(Relaxed),
+        blocked_worker_polls: BLOCKED_WORKER_POLLS.load(Relaxed),
+        blocked_worker_handoffs: BLOCKED_WORKER_HANDOFFS.load(Relaxed),
+        spare_workers_started: SPARE_WORKERS_STARTED.load(Relaxed),
     }
 }

@@ -48,6 +48,9 @@ fn watchdog(stop: &Arc<AtomicBool>, after: Duration) {
 
 #[test]
 fn always_ready_tasks_on_every_worker_starve_neither_timers_nor_accepts() {
+    // Timing checks: one at a time, so the hogs and blockers of one
+    // test do not take the other's cores.
+    let _serial = common::serial();
     for (name, rt) in flavours() {
         let workers = if name == "multi_thread" { 2 } else { 1 };
         let stop = Arc::new(AtomicBool::new(false));
@@ -129,5 +132,270 @@ fn consume_budget_yields_and_unconstrained_never_does() {
             "{name}: 1000 units in {bounded} polls"
         );
         assert_eq!(free, 1, "{name}: unconstrained yielded");
+    }
+}
+
+/// A one-shot signal between two tasks (the crate has no channels).
+#[derive(Default)]
+struct Signal {
+    set: AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Signal {
+    fn fire(&self) {
+        self.set.store(true, SeqCst);
+        if let Some(w) = self.waker.lock().unwrap().take() {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            if self.set.load(SeqCst) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+fn two_workers() -> netpoll::runtime::Runtime {
+    netpoll::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap()
+}
+
+/// A task that yielded on a worker which then blocks in a task (here
+/// `std::thread::sleep`) runs on the other worker within the bound, not
+/// after the block: the monitor hands the stuck worker's deferred tasks
+/// on (they used to wait out the whole block).
+#[test]
+fn a_yielded_task_does_not_wait_out_its_workers_block() {
+    let _serial = common::serial();
+    let rt = two_workers();
+    let behind = rt.block_on(async {
+        let signal = Arc::new(Signal::default());
+        let blocked_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+        let resumed_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+        let blocker = netpoll::spawn({
+            let (signal, blocked_at, resumed_at) =
+                (signal.clone(), blocked_at.clone(), resumed_at.clone());
+            async move {
+                let fire = signal.clone();
+                netpoll::spawn(async move {
+                    let signal = fire;
+                    // Wakes the blocker onto this worker's LIFO slot, then
+                    // yields into this worker's deferred list.
+                    signal.fire();
+                    netpoll::task::yield_now().await;
+                    *resumed_at.lock().unwrap() = Some(Instant::now());
+                });
+                signal.wait().await;
+                *blocked_at.lock().unwrap() = Some(Instant::now());
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        blocker.await.unwrap();
+        while resumed_at.lock().unwrap().is_none() {
+            netpoll::time::sleep(Duration::from_millis(1)).await;
+        }
+        let blocked = blocked_at.lock().unwrap().unwrap();
+        let resumed = resumed_at.lock().unwrap().unwrap();
+        resumed.saturating_duration_since(blocked)
+    });
+    assert!(
+        behind < BOUND,
+        "the yielded task waited {behind:?} behind the block"
+    );
+}
+
+/// With one worker blocked, the other tasks' timers still fire on time.
+#[test]
+fn timers_fire_while_a_worker_is_blocked() {
+    let _serial = common::serial();
+    let rt = two_workers();
+    let worst = rt.block_on(async {
+        let blocker = netpoll::spawn(async { std::thread::sleep(Duration::from_millis(600)) });
+        let sleepers: Vec<_> = (0..100)
+            .map(|_| {
+                netpoll::spawn(async {
+                    let mut worst = Duration::ZERO;
+                    for _ in 0..60 {
+                        let start = Instant::now();
+                        netpoll::time::sleep(Duration::from_millis(5)).await;
+                        worst = worst.max(start.elapsed() - Duration::from_millis(5));
+                    }
+                    worst
+                })
+            })
+            .collect();
+        let mut worst = Duration::ZERO;
+        for s in sleepers {
+            worst = worst.max(s.await.unwrap());
+        }
+        blocker.await.unwrap();
+        worst
+    });
+    assert!(worst < BOUND, "a 5 ms sleep ended {worst:?} late");
+}
+
+/// With every worker blocked, a spare worker drives timers and I/O: a
+/// sleep ends and a connection is served within the bound, and the spare
+/// retires once the blocks end.
+#[test]
+fn timers_and_io_go_on_while_every_worker_is_blocked() {
+    let _serial = common::serial();
+    let rt = two_workers();
+    let spares_before = netpoll::metrics::snapshot().spare_workers_started;
+    let (late, served, both) = rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = netpoll::spawn(async move {
+            loop {
+                let (s, _) = listener.accept().await.unwrap();
+                let mut b = [0u8; 4];
+                s.read_exact(&mut b).await.unwrap();
+                s.write_all(&b).await.unwrap();
+            }
+        });
+        netpoll::time::sleep(Duration::from_millis(20)).await;
+        // Two blockers, each waiting (bounded) for the other to start, so
+        // both workers are inside a blocked poll together.
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let blockers: Vec<_> = (0..2)
+            .map(|_| {
+                let started = started.clone();
+                netpoll::spawn(async move {
+                    started.fetch_add(1, SeqCst);
+                    let until = Instant::now() + Duration::from_millis(500);
+                    while started.load(SeqCst) < 2 && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    std::thread::sleep(Duration::from_millis(800));
+                })
+            })
+            .collect();
+        while started.load(SeqCst) < 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let start = Instant::now();
+        netpoll::time::sleep(Duration::from_millis(10)).await;
+        let late = start.elapsed().saturating_sub(Duration::from_millis(10));
+        let start = Instant::now();
+        let c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"ping").await.unwrap();
+        let mut b = [0u8; 4];
+        c.read_exact(&mut b).await.unwrap();
+        let served = start.elapsed();
+        let both = blockers.iter().all(|b| !b.is_finished());
+        for b in blockers {
+            b.await.unwrap();
+        }
+        server.abort();
+        (late, served, both)
+    });
+    assert!(late < BOUND, "a 10 ms sleep ended {late:?} late");
+    assert!(served < BOUND, "a connection took {served:?}");
+    assert!(both, "the blockers did not block both workers together");
+    assert!(netpoll::metrics::snapshot().spare_workers_started > spares_before);
+    drop(rt);
+}
+
+/// `NETPOLL_WARN_BLOCKING=1`: one warning per blocked poll, naming the
+/// task's spawn location and how long it blocked (run in a child process
+/// to read its stderr).
+#[test]
+fn a_blocking_task_is_reported_with_its_spawn_location() {
+    let _serial = common::serial();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "warn_blocking_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(netpoll::runtime::WARN_BLOCKING_ENV, "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.contains("blocked worker"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("fairness.rs"), "{}", warnings[0]);
+}
+
+#[test]
+#[ignore = "run by a_blocking_task_is_reported_with_its_spawn_location"]
+fn warn_blocking_child() {
+    let rt = two_workers();
+    rt.block_on(async {
+        netpoll::spawn(async { std::thread::sleep(Duration::from_millis(100)) })
+            .await
+            .unwrap();
+        // The monitor reports after the poll has returned.
+        netpoll::time::sleep(Duration::from_millis(50)).await;
+    });
+}
+
+/// Context switches of this process's thread named `name`.
+fn switches_of(name: &str) -> Option<u64> {
+    std::fs::read_dir("/proc/self/task").ok()?.find_map(|t| {
+        let dir = t.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim_end() != name {
+            return None;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).ok()?;
+        status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+            .sum()
+    })
+}
+
+/// The monitor costs nothing while the runtime is idle: after backing
+/// off, it sleeps until a worker wakes up (and wakes again for work).
+#[test]
+fn the_monitor_sleeps_while_the_runtime_is_idle() {
+    for flavour in ["multi", "current"] {
+        let mut b = if flavour == "multi" {
+            netpoll::runtime::Builder::new_multi_thread()
+        } else {
+            netpoll::runtime::Builder::new_current_thread()
+        };
+        let rt = b.worker_threads(2).thread_name("idlemon").build().unwrap();
+        rt.block_on(netpoll::time::sleep(Duration::from_millis(10)));
+        // Back-off and the last rounds: well under half a second.
+        std::thread::sleep(Duration::from_millis(400));
+        let before = switches_of("idlemon-monitor").expect("the monitor thread");
+        std::thread::sleep(Duration::from_millis(300));
+        let after = switches_of("idlemon-monitor").unwrap();
+        assert!(
+            after - before <= 1,
+            "{flavour}: {} monitor wake-ups while idle",
+            after - before
+        );
+        // Work wakes it again: a blocking poll is still noticed.
+        let polls = netpoll::metrics::snapshot().blocked_worker_polls;
+        rt.block_on(async {
+            netpoll::spawn(async { std::thread::sleep(Duration::from_millis(60)) })
+                .await
+                .unwrap()
+        });
+        assert!(
+            netpoll::metrics::snapshot().blocked_worker_polls > polls,
+            "{flavour}"
+        );
     }
 }

@@ -216,6 +216,7 @@ fn spawn_blocking_runs_off_the_workers() {
 /// it, one after the other, and the first waited for ever.)
 #[test]
 fn a_burst_of_blocking_jobs_does_not_queue_behind_one_idle_thread() {
+    let _serial = serial();
     for (name, rt) in flavours() {
         for round in 0..5 {
             // One pool thread, done with its job and idle.

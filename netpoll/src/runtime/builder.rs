@@ -33,6 +33,7 @@ pub struct Builder {
     max_blocking_threads: usize,
     keep_alive: Duration,
     pidfd: Option<bool>,
+    warn_blocking: Option<bool>,
 }
 
 /// The environment variable that turns the pidfd path off for runtimes
@@ -50,6 +51,7 @@ impl Builder {
             max_blocking_threads: 512,
             keep_alive: Duration::from_secs(10),
             pidfd: None,
+            warn_blocking: None,
         }
     }
 
@@ -107,6 +109,33 @@ impl Builder {
         self
     }
 
+    /// Whether the monitor prints a warning, naming the task's spawn
+    /// location and how long it blocked, each time a task keeps its worker
+    /// for more than 10 ms in one poll (a blocking call in async code).
+    /// The monitor hands such a worker's other tasks on either way; this
+    /// only makes it tell. Unset, `NETPOLL_WARN_BLOCKING=1` in the
+    /// environment turns it on. Go has no such warning (its sysmon hands
+    /// the P off silently); tokio has none either.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let rt = netpoll::runtime::Builder::new_multi_thread()
+    ///     .warn_blocking(true)
+    ///     .build()?;
+    /// rt.block_on(async {
+    ///     // Prints "netpoll: a task spawned at src/main.rs:… blocked worker …".
+    ///     netpoll::spawn(async { std::thread::sleep(std::time::Duration::from_millis(30)) })
+    ///         .await
+    ///         .unwrap();
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn warn_blocking(&mut self, on: bool) -> &mut Builder {
+        self.warn_blocking = Some(on);
+        self
+    }
+
     /// Opens the poller and starts the worker threads.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let workers = match self.flavor {
@@ -141,6 +170,9 @@ impl Builder {
             pidfd: self
                 .pidfd
                 .unwrap_or_else(|| std::env::var(PIDFD_ENV).map_or(true, |v| v != "0")),
+            warn_blocking: self
+                .warn_blocking
+                .unwrap_or_else(|| std::env::var(super::WARN_BLOCKING_ENV).is_ok_and(|v| v == "1")),
         };
         Runtime::start(Arc::new(Shared::new(config, poller, blocking)))
     }

@@ -73,6 +73,11 @@ impl Idle {
         }
     }
 
+    /// Workers asleep: parked on their thread, or blocked in the poller.
+    pub(crate) fn sleeping_workers(&self) -> usize {
+        self.parked.load(SeqCst) + usize::from(self.poller_sleeping.load(SeqCst))
+    }
+
     /// Whether the poller's owner is (about to be) asleep in it.
     pub(crate) fn poller_sleeping(&self) -> bool {
         self.poller_sleeping.load(SeqCst)

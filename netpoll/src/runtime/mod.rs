@@ -25,6 +25,7 @@ mod blocking;
 mod builder;
 pub(crate) mod context;
 mod idle;
+mod monitor;
 mod owned;
 pub(crate) mod queue;
 mod scheduler;
@@ -37,6 +38,7 @@ mod loom_queue;
 
 pub use crate::Poller;
 pub use builder::{Builder, PIDFD_ENV};
+pub use monitor::WARN_BLOCKING_ENV;
 
 use crate::loom_shim::LockExt;
 use async_task::WithInfo;
@@ -121,8 +123,17 @@ impl Runtime {
             handle,
             threads: Mutex::new(Vec::new()),
         };
+        let monitor = rt.handle.clone();
+        let t = thread::Builder::new()
+            .name(format!("{}-monitor", rt.handle.shared.config.thread_name))
+            .spawn(move || {
+                monitor.shared.set_monitor_thread();
+                monitor::run(monitor)
+            })?;
+        rt.threads.locked().push(t);
         if rt.handle.shared.config.flavor == scheduler::Flavor::MultiThread {
             for index in 0..rt.handle.shared.config.workers {
+                rt.handle.shared.set_running(index, true);
                 let handle = rt.handle.clone();
                 let t = thread::Builder::new()
                     .name(format!("{}-{index}", handle.shared.config.thread_name))
@@ -144,6 +155,7 @@ impl Runtime {
     }
 
     /// Spawns a task; see [`crate::spawn`].
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -153,6 +165,7 @@ impl Runtime {
     }
 
     /// Runs `f` on the blocking pool; see [`crate::spawn_blocking`].
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
@@ -190,16 +203,26 @@ impl fmt::Debug for Runtime {
     }
 }
 
+/// The body of a worker thread, regular or spare: runs worker `index`
+/// until shutdown (or, for a spare, until the monitor retires it), then
+/// gives its local queue back so the slot can be started again.
 fn worker_main(handle: Handle, index: usize) {
-    let Some(local) = handle.shared.take_core(index) else {
+    let shared = &handle.shared;
+    let Some(local) = shared.take_core(index) else {
+        shared.set_running(index, false);
         return;
     };
+    shared.set_running(index, true);
     let _enter = context::enter(handle.clone());
     let _driving = context::drive();
-    let worker = Rc::new(Worker::new(handle.shared.clone(), index, local));
+    let worker = Rc::new(Worker::new(shared.clone(), index, local));
     let guard = context::set_worker(worker.clone());
     worker.run();
     drop(guard);
+    if let Ok(worker) = Rc::try_unwrap(worker) {
+        shared.put_core(index, worker.into_local());
+    }
+    shared.set_running(index, false);
 }
 
 impl Handle {
@@ -250,6 +273,7 @@ impl Handle {
     }
 
     /// Spawns a task onto this runtime; see [`crate::spawn`].
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -279,6 +303,7 @@ impl Handle {
     }
 
     /// Runs `f` on the blocking pool; see [`crate::spawn_blocking`].
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
@@ -399,6 +424,8 @@ fn block_on_current_thread<F: Future>(
     future: F,
 ) -> F::Output {
     let worker = Rc::new(Worker::new(shared.clone(), 0, local));
+    // The monitor may sleep while nobody drives this runtime.
+    shared.wake_monitor();
     let core = CoreGuard {
         guard: Some(context::set_worker(worker.clone())),
         worker: Some(worker),

@@ -33,7 +33,10 @@ use crate::poll::timer::Timers;
 use crate::poll::{Events, Netpoller};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::panic::Location;
+use std::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*,
+};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -126,19 +129,70 @@ impl Inject {
     }
 }
 
-/// How another thread reaches a worker: its queue's thief end and its
-/// parking spot.
-struct Remote {
-    stealer: Stealer<Runnable>,
-    thread: OnceLock<Thread>,
+/// How another thread reaches a worker: its queue's thief end, its
+/// parking spot, and what the monitor watches.
+pub(crate) struct Remote {
+    pub(crate) stealer: Stealer<Runnable>,
+    /// The thread running the worker (a spare slot gets a new one each
+    /// time the monitor starts it).
+    thread: Mutex<Option<Thread>>,
     /// Set by a notifier that took this worker out of the sleeper list.
     notified: AtomicBool,
+    /// Tasks that yielded (woken while they ran), held back until this
+    /// worker has looked everywhere else: its queue, the global queue, its
+    /// siblings, timers and I/O. A task yielding in a loop then delays
+    /// nothing that is ready, however it became ready (tokio: the defer
+    /// list; Go: Gosched puts the goroutine on the global queue). Behind a
+    /// lock, not in the worker, so the monitor can hand them to the other
+    /// workers when this one is stuck in a task (a yielded task used to
+    /// wait out the whole block).
+    pub(crate) deferred: Mutex<Vec<Runnable>>,
+    /// Task polls begun and ended: odd while the worker is inside one
+    /// (Go: p.schedtick, which sysmon compares between its rounds). Only
+    /// the worker writes it, with plain relaxed stores.
+    pub(crate) tick: AtomicU32,
+    /// Where the task being polled was spawned (for the monitor's warning).
+    pub(crate) running: AtomicPtr<Location<'static>>,
+    /// A spare worker is asked to hand its tasks on and exit.
+    pub(crate) retire: AtomicBool,
+    /// A thread runs this worker (always, for a regular worker of a
+    /// multi-thread runtime once started; a spare only while needed).
+    active: AtomicBool,
 }
 
 impl Remote {
-    fn unpark(&self) {
+    /// Marks the start of a task poll (two relaxed accesses: the price of
+    /// being watched).
+    fn enter_poll(&self, location: &'static Location<'static>) {
+        self.running
+            .store(std::ptr::from_ref(location).cast_mut(), Relaxed);
+        self.tick
+            .store(self.tick.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// Marks the end of a task poll.
+    fn leave_poll(&self) {
+        self.tick
+            .store(self.tick.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// Where the task in the current (or last) poll was spawned.
+    pub(crate) fn running_location(&self) -> &'static Location<'static> {
+        let p = self.running.load(Relaxed);
+        if p.is_null() {
+            return Location::caller();
+        }
+        // SAFETY: `running` only ever holds null or a pointer made from a
+        // `&'static Location<'static>` (`enter_poll`), which lives for
+        // ever and is never written through.
+        unsafe { &*p }
+    }
+}
+
+impl Remote {
+    pub(crate) fn unpark(&self) {
         self.notified.store(true, SeqCst);
-        if let Some(t) = self.thread.get() {
+        if let Some(t) = self.thread.locked().as_ref() {
             t.unpark();
         }
     }
@@ -152,6 +206,8 @@ pub(crate) struct Config {
     /// Child processes may be held by pidfd (if the kernel allows).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) pidfd: bool,
+    /// The monitor reports each task poll that blocked its worker.
+    pub(crate) warn_blocking: bool,
 }
 
 /// Everything the workers of one runtime share.
@@ -161,7 +217,12 @@ pub(crate) struct Shared {
     pub(crate) blocking: Arc<BlockingPool>,
     pub(crate) config: Config,
     inject: Inject,
-    remotes: Box<[Remote]>,
+    /// The workers' remote ends: `config.workers` regular ones, then as
+    /// many spares, which the monitor starts when every worker is stuck.
+    pub(crate) remotes: Box<[Remote]>,
+    /// The monitor sleeps until a worker wakes up (see monitor.rs).
+    monitor_sleeping: AtomicBool,
+    monitor_thread: OnceLock<Thread>,
     idle: Idle,
     shutdown: AtomicBool,
     /// A worker holds the poller (blocks in it when idle).
@@ -183,15 +244,24 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: Config, poller: Netpoller, blocking: Arc<BlockingPool>) -> Shared {
-        let (locals, remotes): (Vec<_>, Vec<_>) = (0..config.workers)
+        let spares = match config.flavor {
+            Flavor::MultiThread => config.workers,
+            Flavor::CurrentThread => 0,
+        };
+        let (locals, remotes): (Vec<_>, Vec<_>) = (0..config.workers + spares)
             .map(|_| {
                 let (local, stealer) = queue::new();
                 (
                     Some(local),
                     Remote {
                         stealer,
-                        thread: OnceLock::new(),
+                        thread: Mutex::new(None),
                         notified: AtomicBool::new(false),
+                        deferred: Mutex::new(Vec::new()),
+                        tick: AtomicU32::new(0),
+                        running: AtomicPtr::new(std::ptr::null_mut()),
+                        retire: AtomicBool::new(false),
+                        active: AtomicBool::new(false),
                     },
                 )
             })
@@ -203,6 +273,8 @@ impl Shared {
             config,
             inject: Inject::default(),
             remotes: remotes.into_boxed_slice(),
+            monitor_sleeping: AtomicBool::new(false),
+            monitor_thread: OnceLock::new(),
             idle: Idle::default(),
             shutdown: AtomicBool::new(false),
             poller_owned: AtomicBool::new(false),
@@ -340,7 +412,113 @@ impl Shared {
             r.unpark();
         }
         let _ = self.poller.wake();
+        self.monitor_sleeping.store(false, SeqCst);
+        if let Some(t) = self.monitor_thread.get() {
+            t.unpark();
+        }
         true
+    }
+
+    /// The monitor's thread is this one.
+    pub(crate) fn set_monitor_thread(&self) {
+        let _ = self.monitor_thread.set(std::thread::current());
+    }
+
+    /// Wakes the monitor if it sleeps: a worker has work again.
+    pub(crate) fn wake_monitor(&self) {
+        if self.monitor_sleeping.load(SeqCst) && self.monitor_sleeping.swap(false, SeqCst) {
+            if let Some(t) = self.monitor_thread.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Whether the monitor still sleeps (it parks while this holds).
+    pub(crate) fn monitor_sleeping(&self) -> bool {
+        self.monitor_sleeping.load(SeqCst)
+    }
+
+    /// Announces that the monitor sleeps, then checks once more that no
+    /// worker can run a task without first waking it: every running worker
+    /// parked or in the poller, or no `block_on` driving a current-thread
+    /// runtime. Returns false (and stays awake) otherwise.
+    pub(crate) fn monitor_may_sleep(&self) -> bool {
+        self.monitor_sleeping.store(true, SeqCst);
+        let idle = match self.config.flavor {
+            Flavor::CurrentThread => {
+                self.idle.poller_sleeping() || self.cores.locked()[0].is_some()
+            }
+            Flavor::MultiThread => {
+                let running = (0..self.remotes.len())
+                    .filter(|&i| self.is_running(i))
+                    .count();
+                self.idle.sleeping_workers() >= running
+            }
+        };
+        if !idle {
+            self.monitor_sleeping.store(false, SeqCst);
+        }
+        idle
+    }
+
+    /// Marks worker `i` run by a thread, or no longer.
+    pub(crate) fn set_running(&self, i: usize, running: bool) {
+        self.remotes[i].active.store(running, SeqCst);
+    }
+
+    /// Whether a thread runs worker `i`.
+    pub(crate) fn is_running(&self, i: usize) -> bool {
+        self.remotes[i].active.load(SeqCst)
+    }
+
+    /// Queues tasks taken from a stuck worker.
+    pub(crate) fn inject_batch(&self, batch: Vec<Runnable>) {
+        self.inject.push_batch(batch);
+    }
+
+    /// Starts a spare worker in the first free spare slot, if any.
+    pub(crate) fn start_spare(
+        &self,
+        handle: &super::Handle,
+    ) -> Option<std::thread::JoinHandle<()>> {
+        let index = (self.config.workers..self.remotes.len())
+            .find(|&i| !self.is_running(i) && self.cores.locked()[i].is_some())?;
+        let remote = &self.remotes[index];
+        remote.retire.store(false, SeqCst);
+        remote.active.store(true, SeqCst);
+        let handle = handle.clone();
+        let started = std::thread::Builder::new()
+            .name(format!("{}-spare-{index}", self.config.thread_name))
+            .spawn(move || super::worker_main(handle, index));
+        match started {
+            Ok(t) => {
+                metrics::add(&metrics::SPARE_WORKERS_STARTED, 1);
+                Some(t)
+            }
+            Err(_) => {
+                remote.active.store(false, SeqCst);
+                None
+            }
+        }
+    }
+
+    /// Asks every running spare to hand its tasks on and exit.
+    pub(crate) fn retire_spares(&self) {
+        for i in self.config.workers..self.remotes.len() {
+            let remote = &self.remotes[i];
+            if self.is_running(i) && !remote.retire.swap(true, SeqCst) {
+                remote.unpark();
+                self.wake_poller();
+            }
+        }
+    }
+
+    /// Workers running now: the regular ones and the spares.
+    fn running_workers(&self) -> usize {
+        self.config.workers
+            + (self.config.workers..self.remotes.len())
+                .filter(|&i| self.is_running(i))
+                .count()
     }
 
     /// Cancels every task that is left, once the workers have exited
@@ -419,19 +597,16 @@ pub(crate) struct Worker {
     /// Inside the poller, delivering events: the tasks they wake notify
     /// nobody; the worker looks at how many there were afterwards.
     delivering: Cell<bool>,
-    /// Tasks that yielded (woken while they ran), held back until this
-    /// worker has looked everywhere else: its queue, the global queue, its
-    /// siblings, timers and I/O. A task yielding in a loop then delays
-    /// nothing that is ready, however it became ready (tokio: the defer
-    /// list; Go: Gosched puts the goroutine on the global queue).
-    deferred: RefCell<Vec<Runnable>>,
     rng: Cell<u32>,
     stats: Stats,
+    /// One of the monitor's spare workers, which exits when asked to.
+    spare: bool,
 }
 
 impl Worker {
     pub(crate) fn new(shared: Arc<Shared>, index: usize, local: Local<Runnable>) -> Worker {
-        let _ = shared.remotes[index].thread.set(std::thread::current());
+        *shared.remotes[index].thread.locked() = Some(std::thread::current());
+        let spare = index >= shared.config.workers;
         Worker {
             shared,
             index,
@@ -441,9 +616,9 @@ impl Worker {
             lifo_polls: Cell::new(0),
             searching: Cell::new(false),
             delivering: Cell::new(false),
-            deferred: RefCell::new(Vec::new()),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             stats: Stats::default(),
+            spare,
         }
     }
 
@@ -460,16 +635,21 @@ impl Worker {
     /// data is hot.
     fn push(&self, r: Runnable, yielded: bool) {
         if yielded {
-            self.deferred.borrow_mut().push(r);
+            self.remote().deferred.locked().push(r);
         } else {
             let overflow = |batch| self.shared.inject.push_batch(batch);
             self.local.borrow_mut().push_next(r, overflow);
         }
     }
 
+    /// This worker's remote end (what other threads see of it).
+    fn remote(&self) -> &Remote {
+        &self.shared.remotes[self.index]
+    }
+
     /// Moves the deferred tasks to the back of the local queue.
     fn requeue_deferred(&self) {
-        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let deferred = std::mem::take(&mut *self.remote().deferred.locked());
         let mut local = self.local.borrow_mut();
         for r in deferred {
             local.push_back(r, |batch| self.shared.inject.push_batch(batch));
@@ -480,7 +660,7 @@ impl Worker {
     /// get a non-blocking look first, so a task that yields in a loop
     /// starves neither (tokio: park_yield). What they wake runs first.
     pub(crate) fn take_deferred(&self) -> Option<Runnable> {
-        if self.deferred.borrow().is_empty() {
+        if self.remote().deferred.locked().is_empty() {
             return None;
         }
         self.poll_now();
@@ -507,6 +687,10 @@ impl Worker {
     /// The run loop of a worker thread.
     pub(crate) fn run(&self) {
         while !self.shared.is_shutdown() {
+            if self.spare && self.remote().retire.load(Relaxed) {
+                self.hand_on_everything();
+                return;
+            }
             // A worker holding tasks that yielded is not idle: it runs them
             // (after timers and I/O) rather than steal, so they stay on it.
             let next = self.next_task().or_else(|| self.take_deferred());
@@ -529,13 +713,28 @@ impl Worker {
         self.stats.flush();
     }
 
+    /// A retiring spare's last act: its queued and deferred tasks go to
+    /// the global queue, and a worker is woken for them.
+    fn hand_on_everything(&self) {
+        self.requeue_deferred();
+        let tasks: Vec<Runnable> = std::iter::from_fn(|| self.local.borrow_mut().pop()).collect();
+        if !tasks.is_empty() {
+            self.shared.inject.push_batch(tasks);
+            self.shared.notify_one();
+        }
+        self.stats.flush();
+    }
+
     /// Runs one task.
     pub(crate) fn run_task(&self, r: Runnable) {
         if self.searching.get() {
             self.stop_searching();
         }
         Stats::bump(&self.stats.polls);
+        let remote = self.remote();
+        remote.enter_poll(r.metadata().location);
         crate::coop::with_budget(|| r.run());
+        remote.leave_poll();
     }
 
     /// Work this worker can take without looking elsewhere.
@@ -605,8 +804,8 @@ impl Worker {
     /// Looks for work beyond the local queue: timers and I/O first, then
     /// other workers' queues.
     fn search(&self) -> Option<Runnable> {
-        let n = self.shared.remotes.len();
-        if n <= 1 {
+        let running = self.shared.running_workers();
+        if running <= 1 {
             // The only worker: it blocks in the poller next, which returns
             // at once if events are pending, so a non-blocking poll first
             // would only be a second syscall per idle moment.
@@ -620,11 +819,13 @@ impl Worker {
             return Some(r);
         }
         if !self.searching.get() {
-            if !self.shared.idle.start_searching(n) {
+            if !self.shared.idle.start_searching(running) {
                 return None;
             }
             self.searching.set(true);
         }
+        // Every slot, spares included: a spare that retired left nothing.
+        let n = self.shared.remotes.len();
         let start = self.rand() as usize % n;
         for i in 0..n {
             let victim = (start + i) % n;
@@ -672,6 +873,7 @@ impl Worker {
         {
             self.block_in_poller(|| false);
             shared.poller_owned.store(false, Release);
+            shared.wake_monitor();
             // Woke more than this worker runs at once: let a sibling steal.
             if self.local.borrow().len() > 1 {
                 shared.notify_one();
@@ -679,6 +881,7 @@ impl Worker {
             return;
         }
         self.park_thread();
+        shared.wake_monitor();
     }
 
     /// Blocks in the kernel until an event, a wake, or the next timer.

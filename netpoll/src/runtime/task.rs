@@ -5,18 +5,20 @@ use crate::loom_shim::LockExt;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
 /// What the scheduler keeps beside each task's future.
-#[derive(Default)]
 pub(crate) struct TaskMeta {
     /// `JoinHandle::abort` was called, or the runtime is shutting down:
     /// the task's next poll drops its future instead of polling it.
     aborted: AtomicBool,
+    /// Where the task was spawned (`#[track_caller]`), for the monitor's
+    /// warning about a task that blocks its worker.
+    pub(crate) location: &'static Location<'static>,
 }
 
 /// A task ready to run, as the queues hold it.
@@ -111,6 +113,8 @@ impl<F: Future> Future for Unconstrained<F> {
 /// A task running `future`, with `guard` dropped right after it, and its
 /// handle. Panics are caught in the task and re-raised where its
 /// `JoinHandle` is polled, which is how a panic becomes a `JoinError`.
+/// The caller's location is recorded as the task's spawn site.
+#[track_caller]
 pub(crate) fn spawn<F, G, S>(future: F, guard: G, schedule: S) -> (Runnable, Task<F::Output>)
 where
     F: Future + Send + 'static,
@@ -123,8 +127,12 @@ where
         future: Some(future),
         _guard: guard,
     };
+    let meta = TaskMeta {
+        aborted: AtomicBool::new(false),
+        location: Location::caller(),
+    };
     let builder = async_task::Builder::new()
-        .metadata(TaskMeta::default())
+        .metadata(meta)
         .propagate_panic(true);
     // `spawn_unchecked` only waives the checks that `spawn` makes with
     // bounds, and each holds here: the future is `Send`, the schedule

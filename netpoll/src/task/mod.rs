@@ -19,6 +19,7 @@ use std::task::Poll;
 /// assert_eq!(v.unwrap(), "hi");
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -40,6 +41,7 @@ where
 /// assert!(n.unwrap() > 0);
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[track_caller]
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
