@@ -504,3 +504,151 @@ fn fs_copy_keeps_permissions() {
     });
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The size of the sparse source the interruption tests copy: it costs
+/// nothing, but every page of the copy is real (zeroes read from the
+/// holes), so a whole copy takes most of a second even on tmpfs.
+const BIG: u64 = 1 << 30;
+
+/// A `BIG` sparse source (created) and a destination on tmpfs where the
+/// machine has it, named for `test`; both are removed on drop, so a
+/// failing run does not leave up to 1 GiB in memory.
+struct SparsePair {
+    src: PathBuf,
+    dst: PathBuf,
+}
+
+impl SparsePair {
+    fn new(test: &str) -> SparsePair {
+        let dir = shm_dir();
+        let id = std::process::id();
+        let pair = SparsePair {
+            src: dir.join(format!("netpoll-{test}-{id}-src")),
+            dst: dir.join(format!("netpoll-{test}-{id}-dst")),
+        };
+        std::fs::File::create(&pair.src)
+            .unwrap()
+            .set_len(BIG)
+            .unwrap();
+        pair
+    }
+}
+
+impl Drop for SparsePair {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.src);
+        let _ = std::fs::remove_file(&self.dst);
+    }
+}
+
+/// The bytes the file-to-file paths have moved so far (copy_file_range,
+/// or the buffer where the file system declines it).
+fn file_copy_bytes() -> u64 {
+    let m = netpoll::metrics::snapshot();
+    m.copy_file_range_bytes + m.generic_copy_bytes
+}
+
+/// The docs promise that close on either end interrupts a copy: the
+/// file-to-file copy runs on the blocking pool, where no wake reaches it,
+/// so it has to notice the close itself, between chunks.
+#[test]
+fn close_interrupts_a_file_to_file_copy() {
+    use netpoll::time::{sleep, timeout};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let files = SparsePair::new("close-file-copy");
+    let (a, b) = (&files.src, &files.dst);
+    rt.block_on(async {
+        for end in ["source", "destination"] {
+            let fds = fd_count();
+            let mut interrupted = false;
+            // A round whose close came after the copy ended proves
+            // nothing: try again.
+            for _round in 0..5 {
+                let src = Arc::new(File::open(a).await.unwrap());
+                let dst = Arc::new(File::create(b).await.unwrap());
+                let (s, d) = (src.clone(), dst.clone());
+                let start = file_copy_bytes();
+                let job = netpoll::spawn(async move { copy(&mut &*s, &mut &*d).await });
+                let waiting = Instant::now();
+                while file_copy_bytes() == start {
+                    assert!(waiting.elapsed() < Duration::from_secs(10), "no progress");
+                    sleep(Duration::from_millis(1)).await;
+                }
+                let closed_at = Instant::now();
+                match end {
+                    "source" => src.close().unwrap(),
+                    _ => dst.close().unwrap(),
+                }
+                let res = timeout(Duration::from_secs(30), job)
+                    .await
+                    .expect("the copy never ended")
+                    .unwrap();
+                let took = closed_at.elapsed();
+                match res {
+                    Ok(n) => assert_eq!(n, BIG),
+                    Err(err) => {
+                        assert!(netpoll::io::is_closed(&err), "{end}: {err}");
+                        assert!(netpoll::io::bytes_moved(&err) < BIG, "{end}: {err}");
+                        assert!(
+                            took < common::SLACK,
+                            "{end}: stopped {took:?} after the close"
+                        );
+                        interrupted = true;
+                        break;
+                    }
+                }
+            }
+            assert!(
+                interrupted,
+                "{end}: every copy ran to the end despite the close"
+            );
+            assert_eq!(fd_count(), fds, "{end}: fds leaked");
+        }
+    });
+}
+
+/// A file-to-file copy whose future is dropped (a timeout, an aborted
+/// task) stops at its next chunk rather than copying the rest of the file
+/// on the blocking pool for nobody, holding the destination's write lock.
+#[test]
+fn a_dropped_file_to_file_copy_stops() {
+    use netpoll::time::timeout;
+    use std::time::Duration;
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let files = SparsePair::new("drop-file-copy");
+    let (a, b) = (&files.src, &files.dst);
+    rt.block_on(async {
+        let mut dropped = false;
+        for _round in 0..5 {
+            let src = File::open(a).await.unwrap();
+            let dst = File::create(b).await.unwrap();
+            let (mut r, mut w) = (&src, &dst);
+            if timeout(Duration::from_millis(5), copy(&mut r, &mut w))
+                .await
+                .is_ok()
+            {
+                continue; // It finished first: the round proves nothing.
+            }
+            // The write lock is free once the pool has let go.
+            timeout(common::SLACK, dst.write_all(b"x"))
+                .await
+                .expect("the dropped copy still holds the destination")
+                .unwrap();
+            let len = dst.metadata().await.unwrap().len();
+            assert!(len < BIG, "the dropped copy ran to the end ({len} bytes)");
+            dropped = true;
+            break;
+        }
+        assert!(dropped, "every copy finished within 5 ms");
+    });
+}
