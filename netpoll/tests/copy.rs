@@ -652,3 +652,52 @@ fn a_dropped_file_to_file_copy_stops() {
         assert!(dropped, "every copy finished within 5 ms");
     });
 }
+
+/// One counter of `/proc/<path>/io`, or `None` where the kernel has no
+/// I/O accounting.
+fn io_counter(path: &str, name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{path}/io")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": ")?.parse().ok())
+}
+
+/// splice from a socket into a regular file: the write to the file may
+/// wait for the disk, so it runs on the blocking pool, never on a worker.
+/// The kernel charges the pages a thread dirties to that thread
+/// (`write_bytes` in /proc/thread-self/io), which shows where it ran.
+#[test]
+fn splice_into_a_file_writes_off_the_worker() {
+    let _serial = serial();
+    let rt = Builder::new_current_thread().build().unwrap();
+    let dir = scratch();
+    let len = 8 << 20;
+    rt.block_on(async {
+        let (mut src, feeder) = tcp_pair().await;
+        let mut dst = File::create(dir.join("dst")).await.unwrap();
+        let _feed = feed!(feeder, data(len), |w: TcpStream| w
+            .shutdown(std::net::Shutdown::Write)
+            .unwrap());
+        let (Some(mine), Some(all)) = (
+            io_counter("thread-self", "write_bytes"),
+            io_counter("self", "write_bytes"),
+        ) else {
+            eprintln!("no per-thread I/O accounting here: nothing to check");
+            return;
+        };
+        let spliced = netpoll::metrics::snapshot().splice_bytes;
+        assert_eq!(copy(&mut src, &mut dst).await.unwrap(), len as u64);
+        assert_eq!(
+            netpoll::metrics::snapshot().splice_bytes - spliced,
+            len as u64
+        );
+        let mine = io_counter("thread-self", "write_bytes").unwrap() - mine;
+        let all = io_counter("self", "write_bytes").unwrap() - all;
+        if all < len as u64 / 2 {
+            eprintln!("this file system charges no writes (tmpfs?): nothing to check");
+            return;
+        }
+        assert_eq!(mine, 0, "the worker wrote {mine} bytes of the file itself");
+    });
+    assert_eq!(std::fs::read(dir.join("dst")).unwrap(), data(len));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

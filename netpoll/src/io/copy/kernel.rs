@@ -243,7 +243,14 @@ async fn splice(
     limit: Option<u64>,
     moved: &mut u64,
 ) -> io::Result<Done> {
-    let pipe = Pipe::get()?;
+    // A regular file is written from the blocking pool, which needs the
+    // fd it can hold from there.
+    let file = match (dst.fd.is_pollable(), dst.shared) {
+        (true, _) => None,
+        (false, Some(file)) => Some(file),
+        (false, None) => return Ok(Done::Fallback),
+    };
+    let mut pipe = Pipe::get()?;
     let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
     loop {
         let want = round(limit, *moved, PIPE_SIZE);
@@ -283,33 +290,54 @@ async fn splice(
         };
         // Out of the pipe; if this fails the pipe keeps bytes and is
         // dropped rather than pooled.
-        while left > 0 {
-            let n = if dst.fd.is_pollable() {
-                dst.fd
-                    .io(Side::Write, |d| {
-                        Ok(rustix::pipe::splice(&pipe.r, None, d, None, left, flags)?)
-                    })
-                    .await?
-            } else {
-                // A regular file: the write goes to the page cache, as
-                // Go's splice into a file does on the goroutine's thread.
-                let d = dst.fd.lock_for(Side::Write).await?;
-                splice_blocking(pipe.r.as_fd(), d.fd(), left)?
-            };
-            left -= n;
-            *moved += n as u64;
-            count(&metrics::SPLICE_BYTES, n);
+        match file {
+            None => {
+                while left > 0 {
+                    let n = dst
+                        .fd
+                        .io(Side::Write, |d| {
+                            Ok(rustix::pipe::splice(&pipe.r, None, d, None, left, flags)?)
+                        })
+                        .await?;
+                    left -= n;
+                    *moved += n as u64;
+                    count(&metrics::SPLICE_BYTES, n);
+                }
+            }
+            Some(file) => {
+                // A write to a regular file may wait for the disk (a full
+                // page cache, a journal): never on a worker, which would
+                // stall every task queued behind it. Go makes this splice
+                // on the goroutine's thread, which its scheduler replaces
+                // while it blocks; ours does not.
+                let d = file.lock_owned(Side::Write).await?;
+                let (back, n, res) = blocking(move || {
+                    let (n, res) = splice_to_file(pipe.r.as_fd(), d.fd(), left);
+                    Ok((pipe, n, res))
+                })
+                .await?;
+                pipe = back;
+                *moved += n as u64;
+                count(&metrics::SPLICE_BYTES, n);
+                res?;
+            }
         }
     }
 }
 
-fn splice_blocking(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
-    loop {
-        match rustix::pipe::splice(from, None, to, None, len, SpliceFlags::MOVE) {
+/// Moves `len` bytes from a pipe into a file, blocking (on the pool).
+/// Returns how many moved, with the error that stopped it short.
+fn splice_to_file(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> (usize, io::Result<()>) {
+    let mut done = 0;
+    while done < len {
+        match rustix::pipe::splice(from, None, to, None, len - done, SpliceFlags::MOVE) {
+            Ok(0) => return (done, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
             Err(Errno::INTR) => {}
-            done => return Ok(done?),
+            Err(e) => return (done, Err(e.into())),
         }
     }
+    (done, Ok(()))
 }
 
 /// A pipe for splice, from a process-wide pool (Go: splicePipePool).
