@@ -701,3 +701,141 @@ fn splice_into_a_file_writes_off_the_worker() {
     assert_eq!(std::fs::read(dir.join("dst")).unwrap(), data(len));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The ways a copy meets a reader that has gone, each run by
+/// `sigpipe_child` in a process that restored SIGPIPE's default action.
+const SIGPIPE_CASES: [&str; 6] = [
+    "sendfile file->tcp",
+    "sendfile file->pipe",
+    "splice tcp->tcp",
+    "splice tcp->unix",
+    "splice tcp->pipe",
+    "splice unix->tcp",
+];
+
+/// Runs one of `SIGPIPE_CASES` and returns the error it ended with.
+async fn sigpipe_case(case: &str) -> std::io::Error {
+    // A socket whose own write side is shut down fails every send with
+    // EPIPE, which is what a TCP socket whose peer has gone says after its
+    // first ECONNRESET; a Unix socket or pipe says it as soon as the
+    // reader is dropped.
+    let gone_tcp = || async {
+        let (w, r) = tcp_pair().await;
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+        (w, r)
+    };
+    let gone_pipe = || {
+        let (r, w) = netpoll::io::pipe().unwrap();
+        drop(r);
+        w
+    };
+    let gone_unix = || {
+        let (w, r) = UnixStream::pair().unwrap();
+        drop(r);
+        w
+    };
+    // Sources of 1 MiB.
+    let file = || async {
+        let path = shm_dir().join(format!("netpoll-sigpipe-{}", std::process::id()));
+        std::fs::write(&path, data(1 << 20)).unwrap();
+        let f = File::open(&path).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    };
+    // (The feeders keep their end open: the copy ends with the write.)
+    let tcp = || async {
+        let (r, w) = tcp_pair().await;
+        let w = std::sync::Arc::new(w);
+        let feeder = w.clone();
+        netpoll::spawn(async move { feeder.write_all(&data(1 << 20)).await.ok() });
+        (r, w)
+    };
+    let unix = || {
+        let (r, w) = UnixStream::pair().unwrap();
+        let w = std::sync::Arc::new(w);
+        let feeder = w.clone();
+        netpoll::spawn(async move { feeder.write_all(&data(1 << 20)).await.ok() });
+        (r, w)
+    };
+    match case {
+        "sendfile file->tcp" => {
+            let (mut d, _r) = gone_tcp().await;
+            copy(&mut file().await, &mut d).await.unwrap_err()
+        }
+        "sendfile file->pipe" => copy(&mut file().await, &mut gone_pipe()).await.unwrap_err(),
+        "splice tcp->tcp" => {
+            let ((mut s, _w), (mut d, _r)) = (tcp().await, gone_tcp().await);
+            copy(&mut s, &mut d).await.unwrap_err()
+        }
+        "splice tcp->unix" => {
+            let (mut s, _w) = tcp().await;
+            copy(&mut s, &mut gone_unix()).await.unwrap_err()
+        }
+        "splice tcp->pipe" => {
+            let (mut s, _w) = tcp().await;
+            copy(&mut s, &mut gone_pipe()).await.unwrap_err()
+        }
+        "splice unix->tcp" => {
+            let ((mut s, _w), (mut d, _r)) = (unix(), gone_tcp().await);
+            copy(&mut s, &mut d).await.unwrap_err()
+        }
+        _ => panic!("no case {case}"),
+    }
+}
+
+/// Run by `a_gone_reader_never_raises_sigpipe`, in a child process.
+#[test]
+#[ignore = "run in a child process by a_gone_reader_never_raises_sigpipe"]
+fn sigpipe_child() {
+    let Ok(case) = std::env::var("NETPOLL_SIGPIPE_CHILD") else {
+        return;
+    };
+    // SAFETY: sets the default action of SIGPIPE (which Rust's runtime set
+    // to SIG_IGN before main), as a program may; no handler is involved.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    for (flavour, rt) in common::flavours() {
+        let err = rt.block_on(sigpipe_case(&case));
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "{case} on {flavour}: {err}"
+        );
+    }
+    println!("SIGPIPE-CHILD-OK");
+}
+
+/// A copy into a socket or pipe whose reader has gone fails with
+/// BrokenPipe (EPIPE) and raises no SIGPIPE, even in a program that
+/// restored its default action (which kills): sendfile and splice have no
+/// MSG_NOSIGNAL.
+#[test]
+fn a_gone_reader_never_raises_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    // The children's pipes would look like leaks to a test counting fds.
+    let _serial = serial();
+    let exe = std::env::current_exe().unwrap();
+    let mut failed = Vec::new();
+    for case in SIGPIPE_CASES {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "sigpipe_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("NETPOLL_SIGPIPE_CHILD", case)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !(out.status.success() && stdout.contains("SIGPIPE-CHILD-OK")) {
+            failed.push(format!(
+                "{case}: the child ended with {:?} (killed by signal {:?}): {stdout}\n{}",
+                out.status,
+                out.status.signal(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}

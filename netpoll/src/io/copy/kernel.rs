@@ -8,6 +8,7 @@ use crate::loom_shim::LockExt;
 use crate::metrics;
 use crate::poll::fd::Fd;
 use crate::poll::fdlock::Side;
+use crate::sys::sigpipe;
 use rustix::fs::FileType;
 use rustix::io::Errno;
 use rustix::pipe::SpliceFlags;
@@ -217,7 +218,9 @@ async fn sendfile(
         let sent = dst
             .fd
             .io(Side::Write, |out| {
-                match rustix::fs::sendfile(out, s.fd(), None, want) {
+                // No MSG_NOSIGNAL here: a reader that has gone would
+                // raise SIGPIPE (see sys::sigpipe).
+                match sigpipe::quiet(|| rustix::fs::sendfile(out, s.fd(), None, want)) {
                     Ok(n) => Ok(Some(n)),
                     Err(e) if first && declined(e) => Ok(None),
                     Err(e) => Err(e.into()),
@@ -296,7 +299,10 @@ async fn splice(
                     let n = dst
                         .fd
                         .io(Side::Write, |d| {
-                            Ok(rustix::pipe::splice(&pipe.r, None, d, None, left, flags)?)
+                            // As for sendfile: no MSG_NOSIGNAL for splice.
+                            Ok(sigpipe::quiet(|| {
+                                rustix::pipe::splice(&pipe.r, None, d, None, left, flags)
+                            })?)
                         })
                         .await?;
                     left -= n;
