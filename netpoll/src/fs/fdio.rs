@@ -188,6 +188,10 @@ impl FdIo {
         }
         let mut held = self.fd.lock_owned(Side::Write).await?;
         for chunk in buf.chunks(MAX_BLOCKING) {
+            // close wakes waiters on the poller and cannot reach a pool
+            // thread: between trips is where it is seen, or the rest of
+            // the buffer would go to a file already closed.
+            held.ensure_open()?;
             let data = chunk.to_vec();
             held = blocking(move || {
                 let mut done = 0;

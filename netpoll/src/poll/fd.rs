@@ -504,10 +504,10 @@ impl OwnedHeld {
     }
 
     /// The closed error once `close` has begun. A loop that holds the fd
-    /// on the blocking pool for many syscalls (the file-to-file copy)
-    /// calls it between them: close wakes waiters on the poller, and
-    /// nothing else can reach a thread that is not waiting.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // The kernel copy paths are Linux-only.
+    /// for many trips to the blocking pool or syscalls on it (a file's
+    /// `write_all`, the file-to-file copy) calls it between them: close
+    /// wakes waiters on the poller, and nothing else can reach a thread
+    /// that is not waiting.
     pub(crate) fn ensure_open(&self) -> io::Result<()> {
         if self.fd.lock.is_closed() {
             return Err(closed());
