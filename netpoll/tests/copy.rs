@@ -504,3 +504,362 @@ fn fs_copy_keeps_permissions() {
     });
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The size of the sparse source the interruption tests copy: it costs
+/// nothing, but every page of the copy is real (zeroes read from the
+/// holes), so a whole copy takes most of a second even on tmpfs.
+const BIG: u64 = 1 << 30;
+
+/// A `BIG` sparse source (created) and a destination on tmpfs where the
+/// machine has it, named for `test`; both are removed on drop, so a
+/// failing run does not leave up to 1 GiB in memory.
+struct SparsePair {
+    src: PathBuf,
+    dst: PathBuf,
+}
+
+impl SparsePair {
+    fn new(test: &str) -> SparsePair {
+        let dir = shm_dir();
+        let id = std::process::id();
+        let pair = SparsePair {
+            src: dir.join(format!("netpoll-{test}-{id}-src")),
+            dst: dir.join(format!("netpoll-{test}-{id}-dst")),
+        };
+        std::fs::File::create(&pair.src)
+            .unwrap()
+            .set_len(BIG)
+            .unwrap();
+        pair
+    }
+}
+
+impl Drop for SparsePair {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.src);
+        let _ = std::fs::remove_file(&self.dst);
+    }
+}
+
+/// The bytes the file-to-file paths have moved so far (copy_file_range,
+/// or the buffer where the file system declines it).
+fn file_copy_bytes() -> u64 {
+    let m = netpoll::metrics::snapshot();
+    m.copy_file_range_bytes + m.generic_copy_bytes
+}
+
+/// The docs promise that close on either end interrupts a copy: the
+/// file-to-file copy runs on the blocking pool, where no wake reaches it,
+/// so it has to notice the close itself, between chunks.
+#[test]
+fn close_interrupts_a_file_to_file_copy() {
+    use netpoll::time::{sleep, timeout};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let files = SparsePair::new("close-file-copy");
+    let (a, b) = (&files.src, &files.dst);
+    rt.block_on(async {
+        for end in ["source", "destination"] {
+            let fds = fd_count();
+            let mut interrupted = false;
+            // A round whose close came after the copy ended proves
+            // nothing: try again.
+            for _round in 0..5 {
+                let src = Arc::new(File::open(a).await.unwrap());
+                let dst = Arc::new(File::create(b).await.unwrap());
+                let (s, d) = (src.clone(), dst.clone());
+                let start = file_copy_bytes();
+                let job = netpoll::spawn(async move { copy(&mut &*s, &mut &*d).await });
+                let waiting = Instant::now();
+                while file_copy_bytes() == start {
+                    assert!(waiting.elapsed() < Duration::from_secs(10), "no progress");
+                    sleep(Duration::from_millis(1)).await;
+                }
+                let closed_at = Instant::now();
+                match end {
+                    "source" => src.close().unwrap(),
+                    _ => dst.close().unwrap(),
+                }
+                let res = timeout(Duration::from_secs(30), job)
+                    .await
+                    .expect("the copy never ended")
+                    .unwrap();
+                let took = closed_at.elapsed();
+                match res {
+                    Ok(n) => assert_eq!(n, BIG),
+                    Err(err) => {
+                        assert!(netpoll::io::is_closed(&err), "{end}: {err}");
+                        assert!(netpoll::io::bytes_moved(&err) < BIG, "{end}: {err}");
+                        assert!(
+                            took < common::SLACK,
+                            "{end}: stopped {took:?} after the close"
+                        );
+                        interrupted = true;
+                        break;
+                    }
+                }
+            }
+            assert!(
+                interrupted,
+                "{end}: every copy ran to the end despite the close"
+            );
+            assert_eq!(fd_count(), fds, "{end}: fds leaked");
+        }
+    });
+}
+
+/// A file-to-file copy whose future is dropped (a timeout, an aborted
+/// task) stops at its next chunk rather than copying the rest of the file
+/// on the blocking pool for nobody, holding the destination's write lock.
+#[test]
+fn a_dropped_file_to_file_copy_stops() {
+    use netpoll::time::timeout;
+    use std::time::Duration;
+    let _serial = serial();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let files = SparsePair::new("drop-file-copy");
+    let (a, b) = (&files.src, &files.dst);
+    rt.block_on(async {
+        let mut dropped = false;
+        for _round in 0..5 {
+            let src = File::open(a).await.unwrap();
+            let dst = File::create(b).await.unwrap();
+            let (mut r, mut w) = (&src, &dst);
+            if timeout(Duration::from_millis(5), copy(&mut r, &mut w))
+                .await
+                .is_ok()
+            {
+                continue; // It finished first: the round proves nothing.
+            }
+            // The write lock is free once the pool has let go.
+            timeout(common::SLACK, dst.write_all(b"x"))
+                .await
+                .expect("the dropped copy still holds the destination")
+                .unwrap();
+            let len = dst.metadata().await.unwrap().len();
+            assert!(len < BIG, "the dropped copy ran to the end ({len} bytes)");
+            dropped = true;
+            break;
+        }
+        assert!(dropped, "every copy finished within 5 ms");
+    });
+}
+
+/// One counter of `/proc/<path>/io`, or `None` where the kernel has no
+/// I/O accounting.
+fn io_counter(path: &str, name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{path}/io")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": ")?.parse().ok())
+}
+
+/// splice from a socket into a regular file: the write to the file may
+/// wait for the disk, so it runs on the blocking pool, never on a worker.
+/// The kernel charges the pages a thread dirties to that thread
+/// (`write_bytes` in /proc/thread-self/io), which shows where it ran.
+#[test]
+fn splice_into_a_file_writes_off_the_worker() {
+    let _serial = serial();
+    let rt = Builder::new_current_thread().build().unwrap();
+    let dir = scratch();
+    let len = 8 << 20;
+    rt.block_on(async {
+        let (mut src, feeder) = tcp_pair().await;
+        let mut dst = File::create(dir.join("dst")).await.unwrap();
+        let _feed = feed!(feeder, data(len), |w: TcpStream| w
+            .shutdown(std::net::Shutdown::Write)
+            .unwrap());
+        let (Some(mine), Some(all)) = (
+            io_counter("thread-self", "write_bytes"),
+            io_counter("self", "write_bytes"),
+        ) else {
+            eprintln!("no per-thread I/O accounting here: nothing to check");
+            return;
+        };
+        let spliced = netpoll::metrics::snapshot().splice_bytes;
+        assert_eq!(copy(&mut src, &mut dst).await.unwrap(), len as u64);
+        assert_eq!(
+            netpoll::metrics::snapshot().splice_bytes - spliced,
+            len as u64
+        );
+        let mine = io_counter("thread-self", "write_bytes").unwrap() - mine;
+        let all = io_counter("self", "write_bytes").unwrap() - all;
+        if all < len as u64 / 2 {
+            eprintln!("this file system charges no writes (tmpfs?): nothing to check");
+            return;
+        }
+        assert_eq!(mine, 0, "the worker wrote {mine} bytes of the file itself");
+    });
+    assert_eq!(std::fs::read(dir.join("dst")).unwrap(), data(len));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The ways a copy (or a write) meets a reader that has gone, each run by
+/// `sigpipe_child` in a process that restored SIGPIPE's default action.
+const SIGPIPE_CASES: [&str; 8] = [
+    "sendfile file->tcp",
+    "sendfile file->pipe",
+    "splice tcp->tcp",
+    "splice tcp->unix",
+    "splice tcp->pipe",
+    "splice unix->tcp",
+    "write pipe",
+    // The exception, as in Go: a write to stdout whose reader has gone
+    // raises SIGPIPE, which kills this child.
+    "write stdout",
+];
+
+/// Runs one of `SIGPIPE_CASES` and returns the error it ended with.
+async fn sigpipe_case(case: &str) -> std::io::Error {
+    // A socket whose own write side is shut down fails every send with
+    // EPIPE, which is what a TCP socket whose peer has gone says after its
+    // first ECONNRESET; a Unix socket or pipe says it as soon as the
+    // reader is dropped.
+    let gone_tcp = || async {
+        let (w, r) = tcp_pair().await;
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+        (w, r)
+    };
+    let gone_pipe = || {
+        let (r, w) = netpoll::io::pipe().unwrap();
+        drop(r);
+        w
+    };
+    let gone_unix = || {
+        let (w, r) = UnixStream::pair().unwrap();
+        drop(r);
+        w
+    };
+    // Sources of 1 MiB.
+    let file = || async {
+        let path = shm_dir().join(format!("netpoll-sigpipe-{}", std::process::id()));
+        std::fs::write(&path, data(1 << 20)).unwrap();
+        let f = File::open(&path).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    };
+    // (The feeders keep their end open: the copy ends with the write.)
+    let tcp = || async {
+        let (r, w) = tcp_pair().await;
+        let w = std::sync::Arc::new(w);
+        let feeder = w.clone();
+        netpoll::spawn(async move { feeder.write_all(&data(1 << 20)).await.ok() });
+        (r, w)
+    };
+    let unix = || {
+        let (r, w) = UnixStream::pair().unwrap();
+        let w = std::sync::Arc::new(w);
+        let feeder = w.clone();
+        netpoll::spawn(async move { feeder.write_all(&data(1 << 20)).await.ok() });
+        (r, w)
+    };
+    match case {
+        "sendfile file->tcp" => {
+            let (mut d, _r) = gone_tcp().await;
+            copy(&mut file().await, &mut d).await.unwrap_err()
+        }
+        "sendfile file->pipe" => copy(&mut file().await, &mut gone_pipe()).await.unwrap_err(),
+        "splice tcp->tcp" => {
+            let ((mut s, _w), (mut d, _r)) = (tcp().await, gone_tcp().await);
+            copy(&mut s, &mut d).await.unwrap_err()
+        }
+        "splice tcp->unix" => {
+            let (mut s, _w) = tcp().await;
+            copy(&mut s, &mut gone_unix()).await.unwrap_err()
+        }
+        "splice tcp->pipe" => {
+            let (mut s, _w) = tcp().await;
+            copy(&mut s, &mut gone_pipe()).await.unwrap_err()
+        }
+        "splice unix->tcp" => {
+            let ((mut s, _w), (mut d, _r)) = (unix(), gone_tcp().await);
+            copy(&mut s, &mut d).await.unwrap_err()
+        }
+        "write pipe" => gone_pipe().write_all(b"x").await.unwrap_err(),
+        "write stdout" => {
+            use std::os::fd::AsRawFd;
+            let saved = rustix::io::dup(std::io::stdout()).unwrap();
+            let (r, w) = rustix::pipe::pipe().unwrap();
+            drop(r);
+            // SAFETY: fd 1 stays open throughout, as a pipe with no reader
+            // for this one write and as the saved stdout again after it.
+            unsafe { libc::dup2(w.as_raw_fd(), 1) };
+            let res = netpoll::io::stdout().unwrap().write_all(b"x").await;
+            // SAFETY: as above.
+            unsafe { libc::dup2(saved.as_raw_fd(), 1) };
+            res.unwrap_err()
+        }
+        _ => panic!("no case {case}"),
+    }
+}
+
+/// Run by `a_gone_reader_never_raises_sigpipe`, in a child process.
+#[test]
+#[ignore = "run in a child process by a_gone_reader_never_raises_sigpipe"]
+fn sigpipe_child() {
+    let Ok(case) = std::env::var("NETPOLL_SIGPIPE_CHILD") else {
+        return;
+    };
+    // SAFETY: sets the default action of SIGPIPE (which Rust's runtime set
+    // to SIG_IGN before main), as a program may; no handler is involved.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    for (flavour, rt) in common::flavours() {
+        let err = rt.block_on(sigpipe_case(&case));
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "{case} on {flavour}: {err}"
+        );
+    }
+    println!("SIGPIPE-CHILD-OK");
+}
+
+/// A copy into a socket or pipe whose reader has gone, and a write into
+/// such a pipe, fail with BrokenPipe (EPIPE) and raise no SIGPIPE, even in
+/// a program that restored its default action (which kills): sendfile and
+/// splice have no MSG_NOSIGNAL, and neither has write(2) on a pipe. Only
+/// stdout keeps the signal, as in Go.
+#[test]
+fn a_gone_reader_never_raises_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    // The children's pipes would look like leaks to a test counting fds.
+    let _serial = serial();
+    let exe = std::env::current_exe().unwrap();
+    let mut failed = Vec::new();
+    for case in SIGPIPE_CASES {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "sigpipe_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("NETPOLL_SIGPIPE_CHILD", case)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let ok = if case == "write stdout" {
+            out.status.signal() == Some(libc::SIGPIPE)
+        } else {
+            out.status.success() && stdout.contains("SIGPIPE-CHILD-OK")
+        };
+        if !ok {
+            failed.push(format!(
+                "{case}: the child ended with {:?} (killed by signal {:?}): {stdout}\n{}",
+                out.status,
+                out.status.signal(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}

@@ -243,6 +243,73 @@ fn a_regular_file_goes_through_the_pool_and_has_no_deadlines() {
     }
 }
 
+/// write_all of a large buffer to a regular file goes to the pool 2 MiB
+/// at a time with the write lock held throughout; a close from another
+/// task is seen between those trips (no wake reaches the pool thread),
+/// instead of the rest of the buffer being written to a closed file.
+#[test]
+fn close_interrupts_a_long_write_all_to_a_file() {
+    let _serial = serial();
+    const LEN: usize = 256 << 20;
+    let data = Arc::new(vec![7u8; LEN]);
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let path = dir.join(format!("netpoll-fs-{}-long-write", std::process::id()));
+    // Removed even if the test fails, not to leave 256 MiB in memory.
+    struct Remove<'a>(&'a std::path::Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _remove = Remove(&path);
+    for (name, rt) in flavours() {
+        let before = fd_count();
+        rt.block_on(async {
+            let mut interrupted = false;
+            // A round whose close came after the write ended proves
+            // nothing: try again.
+            for _round in 0..5 {
+                let f = Arc::new(File::create(&path).await.unwrap());
+                let (w, data) = (f.clone(), data.clone());
+                let job = netpoll::spawn(async move { w.write_all(&data).await });
+                let waiting = Instant::now();
+                while std::fs::metadata(&path).unwrap().len() == 0 {
+                    assert!(
+                        waiting.elapsed() < Duration::from_secs(10),
+                        "{name}: no progress"
+                    );
+                    sleep(Duration::from_millis(1)).await;
+                }
+                f.close().unwrap();
+                let closed_at = Instant::now();
+                let res = job.await.unwrap();
+                let took = closed_at.elapsed();
+                let len = std::fs::metadata(&path).unwrap().len();
+                if res.is_ok() {
+                    assert_eq!(len, LEN as u64, "{name}");
+                    continue;
+                }
+                let err = res.unwrap_err();
+                assert!(is_closed(&err), "{name}: {err}");
+                assert!(len < LEN as u64, "{name}: all written despite the close");
+                assert!(took < SLACK, "{name}: stopped {took:?} after the close");
+                interrupted = true;
+                break;
+            }
+            assert!(
+                interrupted,
+                "{name}: every write ran to the end despite the close"
+            );
+        });
+        assert_eq!(fd_count(), before, "{name}: fds leaked");
+    }
+}
+
 #[test]
 fn stdio_handles_are_duplicates_and_leave_the_flags_alone() {
     let _serial = serial();

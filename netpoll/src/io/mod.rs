@@ -19,8 +19,12 @@
 //!
 //! Both ends are locked for the copy (the source's read lock, the
 //! destination's write lock, chunk by chunk), so deadlines and `close` on
-//! either end interrupt a copy in progress. The bytes each path moved are
-//! counted in [`metrics`](crate::metrics).
+//! either end interrupt a copy in progress; a file-to-file copy, which
+//! runs on the blocking pool, notices between its 8 MiB rounds, and stops
+//! there too if its future is dropped. A copy into a socket or pipe whose
+//! reader has gone fails with `BrokenPipe` and never raises SIGPIPE, even
+//! where the program restored its default action. The bytes each path
+//! moved are counted in [`metrics`](crate::metrics).
 
 use std::io;
 

@@ -531,6 +531,18 @@ impl OwnedHeld {
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.borrow(self)
     }
+
+    /// The closed error once `close` has begun. A loop that holds the fd
+    /// for many trips to the blocking pool or syscalls on it (a file's
+    /// `write_all`, the file-to-file copy) calls it between them: close
+    /// wakes waiters on the poller, and nothing else can reach a thread
+    /// that is not waiting.
+    pub(crate) fn ensure_open(&self) -> io::Result<()> {
+        if self.fd.lock.is_closed() {
+            return Err(closed());
+        }
+        Ok(())
+    }
 }
 
 impl Drop for OwnedHeld {
