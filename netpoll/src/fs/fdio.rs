@@ -15,7 +15,7 @@ use crate::poll::fdlock::Side;
 use crate::runtime::Handle;
 use rustix::fs::FileType;
 use std::io::{self, SeekFrom};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 /// The most one blocking-pool read or write moves (tokio uses the same
@@ -38,9 +38,6 @@ pub(crate) enum Origin {
 /// A file or pipe fd with both I/O paths.
 pub(crate) struct FdIo {
     fd: Arc<Fd>,
-    /// Whether a write whose reader has gone raises SIGPIPE, as the kernel
-    /// has it: only for stdout and stderr (see [`FdIo::raising_sigpipe`]).
-    sigpipe: bool,
 }
 
 impl FdIo {
@@ -62,21 +59,7 @@ impl FdIo {
         } else {
             Fd::unpolled(fd)
         };
-        Ok(FdIo {
-            fd: Arc::new(fd),
-            sigpipe: false,
-        })
-    }
-
-    /// Lets writes raise SIGPIPE when the reader has gone, for stdout and
-    /// stderr. Go's rule: a write to fd 1 or 2 that fails with EPIPE kills
-    /// the program (unless it asked for the signal), a write to any other
-    /// fd only returns the error. So `prog | head` ends quietly in a
-    /// program that restored SIGPIPE's default action, while a pipe to a
-    /// child that has exited never kills it.
-    pub(crate) fn raising_sigpipe(mut self) -> FdIo {
-        self.sigpipe = true;
-        self
+        Ok(FdIo { fd: Arc::new(fd) })
     }
 
     pub(crate) fn fd(&self) -> &Fd {
@@ -152,24 +135,22 @@ impl FdIo {
     }
 
     pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let sigpipe = self.sigpipe;
         if self.is_pollable() {
             return self
                 .fd
                 .io(Side::Write, |fd| {
                     let len = buf.len().min(MAX_RW);
-                    Ok(write_fd(fd, &buf[..len], sigpipe)?)
+                    Ok(rustix::io::write(fd, &buf[..len])?)
                 })
                 .await;
         }
         let held = self.fd.lock_owned(Side::Write).await?;
         let data = buf[..buf.len().min(MAX_BLOCKING)].to_vec();
-        blocking(move || retry(|| write_fd(held.fd(), &data, sigpipe))).await
+        blocking(move || retry(|| rustix::io::write(held.fd(), &data))).await
     }
 
     /// Writes all of `buf`, holding the write lock throughout.
     pub(crate) async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        let sigpipe = self.sigpipe;
         if self.is_pollable() {
             let mut done = 0;
             return self
@@ -177,7 +158,7 @@ impl FdIo {
                 .io(Side::Write, |fd| {
                     while done < buf.len() {
                         let end = buf.len().min(done + MAX_RW);
-                        match write_fd(fd, &buf[done..end], sigpipe)? {
+                        match rustix::io::write(fd, &buf[done..end])? {
                             0 => return Err(io::ErrorKind::WriteZero.into()),
                             n => done += n,
                         }
@@ -196,7 +177,7 @@ impl FdIo {
             held = blocking(move || {
                 let mut done = 0;
                 while done < data.len() {
-                    match retry(|| write_fd(held.fd(), &data[done..], sigpipe))? {
+                    match retry(|| rustix::io::write(held.fd(), &data[done..]))? {
                         0 => return Err(io::ErrorKind::WriteZero.into()),
                         n => done += n,
                     }
@@ -303,17 +284,6 @@ fn may_poll(fd: &OwnedFd, origin: Origin) -> io::Result<bool> {
         Origin::Adopted => {
             Ok(rustix::fs::fcntl_getfl(fd.as_fd())?.contains(rustix::fs::OFlags::NONBLOCK))
         }
-    }
-}
-
-/// write(2), which has no MSG_NOSIGNAL: unless `sigpipe` (stdout and
-/// stderr), a reader that has gone is an `EPIPE` and nothing else, as in
-/// Go, even in a program that restored SIGPIPE's default action.
-fn write_fd(fd: BorrowedFd<'_>, buf: &[u8], sigpipe: bool) -> rustix::io::Result<usize> {
-    if sigpipe {
-        rustix::io::write(fd, buf)
-    } else {
-        crate::sys::sigpipe::quiet(|| rustix::io::write(fd, buf))
     }
 }
 

@@ -9,11 +9,8 @@ use std::io;
 ///
 /// What the kernel does stays visible: when the writer closes, a read
 /// returns 0 (EOF); when the reader closes, a write fails with
-/// `BrokenPipe`, and raises no SIGPIPE even in a program that restored its
-/// default action (as in Go, where only fds 1 and 2 keep the signal; so do
-/// [`stdout`](crate::io::stdout) and [`stderr`](crate::io::stderr)).
-/// `close` of an end also wakes that end's own blocked operation, with the
-/// closed error.
+/// `BrokenPipe` (Rust programs ignore SIGPIPE). `close` of an end also
+/// wakes that end's own blocked operation, with the closed error.
 ///
 /// Go: `os.Pipe`.
 ///

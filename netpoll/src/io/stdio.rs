@@ -31,8 +31,7 @@ macro_rules! stdio {
         /// ```
         pub fn $ctor() -> io::Result<$name> {
             Ok($name {
-                // Go's rule for fds 1 and 2 (see FdIo::raising_sigpipe).
-                io: FdIo::new(duplicate($std)?, Origin::Adopted)?.raising_sigpipe(),
+                io: FdIo::new(duplicate($std)?, Origin::Adopted)?,
             })
         }
 
@@ -60,11 +59,7 @@ let s = netpoll::io::stdin()?;"
 );
 stdio!(
     /// The process's standard output. Writes go straight to the fd,
-    /// bypassing the buffer of `std::io::stdout()`. A write after the
-    /// reader has gone raises SIGPIPE, as in Go, so a program that
-    /// restored its default action ends quietly under `| head`; under
-    /// Rust's default (ignored) it fails with `BrokenPipe`. Other pipes
-    /// never raise it.
+    /// bypassing the buffer of `std::io::stdout()`.
     ///
     /// Go: `os.Stdout`.
     Stdout, stdout, std::io::stdout().as_fd(),
@@ -72,8 +67,7 @@ stdio!(
 let s = netpoll::io::stdout()?;"
 );
 stdio!(
-    /// The process's standard error. A write after the reader has gone
-    /// raises SIGPIPE, as [`Stdout`]'s does.
+    /// The process's standard error.
     ///
     /// Go: `os.Stderr`.
     Stderr, stderr, std::io::stderr().as_fd(),
