@@ -7,6 +7,7 @@
 //! file with a `run(&Bench)` listed in [`SUITES`].
 
 mod copy;
+mod fairness;
 mod net;
 mod process;
 mod report;
@@ -44,13 +45,14 @@ const SUITES: &[(&str, Suite, Columns)] = &[
     ("http", net::http::run, Columns::Own),
     ("idle", net::idle::run, Columns::Own),
     ("syscalls", net::syscalls::run, Columns::Own),
+    ("fairness", fairness::run, Columns::Own),
 ];
 
 /// Printed for `--help`, and with exit code 2 for any misuse.
 const USAGE: &str = "\
 usage: netpoll-bench <suite> [--quick] [--json]
 
-suites: sched, timers, process, copy, echo, http, idle, syscalls, all (every suite)
+suites: sched, timers, process, copy, echo, http, idle, syscalls, fairness, all (every suite)
   --quick  3 repetitions per case instead of 7 (5 for the network suites), and
            shorter samples: 200 processes instead of 1000, 128 MiB copies
            instead of 1 GiB, 0.6 s echo samples instead of 3 s, and so on

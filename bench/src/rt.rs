@@ -59,10 +59,10 @@ pub trait Rt: 'static {
     /// Sleeps for `d` on the runtime's timers.
     fn sleep(d: Duration) -> impl Future<Output = ()> + Send;
 
-    /// Runs `f` outside any cooperative budget. tokio's `Sleep::poll`
+    /// Runs `f` outside any cooperative budget. Both runtimes' `Sleep::poll`
     /// returns `Pending` without registering its timer once a task has
-    /// spent its budget (128 polls), which would make a loop that polls a
-    /// million sleeps in one go measure nothing; netpoll has no budget.
+    /// spent its budget (128 operations), which would make a loop that
+    /// polls a million sleeps in one go measure nothing.
     fn unbudgeted<F: Future>(f: F) -> impl Future<Output = F::Output>;
 
     /// Starts `program` (no arguments, inherited stdio) and waits for it:
@@ -113,7 +113,7 @@ impl Rt for Netpoll {
     }
 
     fn unbudgeted<F: Future>(f: F) -> impl Future<Output = F::Output> {
-        f
+        netpoll::task::unconstrained(f)
     }
 
     async fn status(program: &'static str) -> io::Result<ExitStatus> {
