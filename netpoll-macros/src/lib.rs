@@ -24,12 +24,17 @@
 //!     ::netpoll::runtime::Builder::new_multi_thread()
 //!         .build()
 //!         .expect("failed to build the netpoll runtime")
-//!         .block_on(async move { serve().await })
+//!         .run_main(async move { serve().await })
 //! }
 //! ```
 //!
-//! The return type is kept: `block_on` returns the future's output, so a
-//! body that ends in `Ok(())` and uses `?` works as in any `main`.
+//! The return type is kept: `run_main` returns the future's output, so a
+//! body that ends in `Ok(())` and uses `?` works as in any `main`. Then it
+//! shuts the runtime down without waiting for its threads
+//! (`Runtime::shutdown_background`): every task is cancelled, but a
+//! blocking job still running (a read of stdin) cannot keep the program
+//! from exiting, as it would with tokio's `#[tokio::main]`. `#[netpoll::test]`
+//! uses `block_on` and drops the runtime, which waits for its threads.
 //!
 //! # Arguments
 //!
@@ -78,7 +83,8 @@ use proc_macro::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenSt
 /// [`#[tokio::main]`](https://docs.rs/tokio/latest/tokio/attr.main.html).
 ///
 /// The fn loses its `async` and its body becomes
-/// `::netpoll::runtime::Builder::new_multi_thread().build().expect(…).block_on(async move { body })`.
+/// `::netpoll::runtime::Builder::new_multi_thread().build().expect(…).run_main(async move { body })`:
+/// `block_on`, then a shutdown that does not wait for blocking jobs.
 /// It works on any fn without parameters, not only `main`; the return type
 /// is kept, so `-> std::io::Result<()>` works.
 ///
@@ -762,14 +768,17 @@ fn expand_fn<T: Token>(
     out.tokens.extend(func.signature);
     // The new braces stand where the old ones stood: give them their span.
     let body_span = func.body.span();
-    let block_on = block_on(config, func.body, call_site);
+    let block_on = block_on(mac, config, func.body, call_site);
     out.push(T::new_group(Delim::Brace, block_on, body_span));
     out.tokens
 }
 
 /// `::netpoll::runtime::Builder::new_…().[worker_threads(N).]build()
-/// .expect("…").block_on(async move body)`
-fn block_on<T: Token>(config: &Config, body: T, call_site: T::Span) -> Vec<T> {
+/// .expect("…").block_on(async move body)`, or `.run_main(…)` for `main`:
+/// it shuts the runtime down in the background once the body returns, so
+/// a blocking job still running (a read of stdin) cannot keep the program
+/// from exiting. A test waits for its runtime's threads, as dropping does.
+fn block_on<T: Token>(mac: Macro, config: &Config, body: T, call_site: T::Span) -> Vec<T> {
     let mut out = Out::new(call_site);
     out.path(&["netpoll", "runtime", "Builder", config.flavor.constructor()])
         .group(Delim::Paren, Vec::new());
@@ -782,7 +791,11 @@ fn block_on<T: Token>(config: &Config, body: T, call_site: T::Span) -> Vec<T> {
     );
     let mut future = Out::new(call_site);
     future.ident("async").ident("move").push(body);
-    out.method("block_on", future.tokens);
+    let run = match mac {
+        Macro::Main => "run_main",
+        Macro::Test => "block_on",
+    };
+    out.method(run, future.tokens);
     out.tokens
 }
 
@@ -1155,7 +1168,7 @@ mod tests {
             ::netpoll::runtime::Builder::new_multi_thread()
                 .build()
                 .expect("failed to build the netpoll runtime")
-                .block_on(async move { serve().await; })
+                .run_main(async move { serve().await; })
         }"#;
         assert_eq!(expanded(Macro::Main, "", item), normalized(expected));
     }
@@ -1169,7 +1182,7 @@ mod tests {
                 ::netpoll::runtime::Builder::new_current_thread()
                     .build()
                     .expect("failed to build the netpoll runtime")
-                    .block_on(async move { serve().await?; Ok("done") })
+                    .run_main(async move { serve().await?; Ok("done") })
             }"#;
         let args = r#"flavor = "current_thread""#;
         assert_eq!(expanded(Macro::Main, args, item), normalized(expected));
@@ -1182,7 +1195,7 @@ mod tests {
                 .worker_threads(4)
                 .build()
                 .expect("failed to build the netpoll runtime")
-                .block_on(async move {})
+                .run_main(async move {})
         }"#;
         let item = "async fn main() {}";
         assert_eq!(
@@ -1293,7 +1306,7 @@ mod tests {
             ::netpoll::runtime::Builder::new_multi_thread()
                 .build()
                 .expect("failed to build the netpoll runtime")
-                .block_on(async move {})
+                .run_main(async move {})
         }
         ::core::compile_error!{"`worker_threads` must be at least 1"}"#;
         assert_eq!(

@@ -590,6 +590,46 @@ fn dropping_the_runtime_while_deadlines_come_due_returns() {
     assert_eq!(fd_count(), fds, "fd leak");
 }
 
+/// `shutdown_timeout` waits for a stuck blocking job no longer than its
+/// timeout, `shutdown_background` not at all (dropping would wait for
+/// it); both still cancel every task.
+#[test]
+fn shutdown_timeout_and_background_leave_a_stuck_blocking_job_behind() {
+    let _serial = serial();
+    for background in [false, true] {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        {
+            let _enter = rt.handle().enter();
+            spawn_a_sleeper(&dropped);
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        rt.spawn_blocking(move || {
+            let _ = rx.recv_timeout(Duration::from_secs(20));
+        });
+        rt.block_on(netpoll::time::sleep(Duration::from_millis(20)));
+        let start = Instant::now();
+        if background {
+            rt.shutdown_background();
+        } else {
+            rt.shutdown_timeout(Duration::from_millis(100));
+        }
+        let took = start.elapsed();
+        drop(tx); // ends the job left behind
+        assert!(
+            took < Duration::from_millis(100) + common::SLACK,
+            "{took:?}"
+        );
+        if !background {
+            assert!(took >= Duration::from_millis(100), "did not wait: {took:?}");
+        }
+        assert_eq!(dropped.load(SeqCst), 1, "the task was not cancelled");
+    }
+}
+
 /// Dropping the runtime wakes I/O waits that live outside its tasks with
 /// the closed error, and refuses new registrations.
 #[test]

@@ -155,8 +155,8 @@ impl BlockingPool {
     }
 
     /// Stops the pool: queued tasks are cancelled, running ones finish, and
-    /// every thread is joined.
-    pub(crate) fn shutdown(&self) {
+    /// every thread is joined, or left running, detached, at `limit`.
+    pub(crate) fn shutdown(&self, limit: Option<std::time::Instant>) {
         let (queued, handles) = {
             let mut st = self.state.locked();
             st.shutdown = true;
@@ -171,7 +171,7 @@ impl BlockingPool {
         for h in handles {
             // A pool thread dropping the runtime cannot join itself.
             if h.thread().id() != me {
-                let _ = h.join();
+                super::join_until(h, limit);
             }
         }
     }

@@ -51,6 +51,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
+use std::time::{Duration, Instant};
 use task::JoinHandle;
 
 /// A netpoll runtime. Dropping it shuts it down: every task still alive is
@@ -69,6 +70,8 @@ use task::JoinHandle;
 pub struct Runtime {
     handle: Handle,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Shut down already (by `shutdown_timeout`), so drop has nothing to do.
+    shut: bool,
 }
 
 /// A cheap, cloneable reference to a runtime: spawns onto it and makes it
@@ -122,6 +125,7 @@ impl Runtime {
         let rt = Runtime {
             handle,
             threads: Mutex::new(Vec::new()),
+            shut: false,
         };
         let monitor = rt.handle.clone();
         let t = thread::Builder::new()
@@ -180,20 +184,128 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
+impl Runtime {
+    /// Shuts the runtime down as dropping it does, but waits at most
+    /// `timeout` for its threads: a worker stuck in a task that blocks, or
+    /// a blocking-pool job that never returns (a read of stdin), is left
+    /// to finish on its own, detached. Every task is still cancelled and
+    /// every pending I/O wait still fails with the closed error.
+    ///
+    /// tokio: `Runtime::shutdown_timeout`. Go has no counterpart: its
+    /// runtime ends with the process.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let rt = netpoll::runtime::Runtime::new()?;
+    /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_secs(5)));
+    /// let start = Instant::now();
+    /// rt.shutdown_timeout(Duration::from_millis(50));
+    /// assert!(start.elapsed() < Duration::from_secs(5));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shut_down(Instant::now().checked_add(timeout));
+    }
+
+    /// Shuts the runtime down without waiting for any of its threads:
+    /// [`shutdown_timeout`](Self::shutdown_timeout) with no time at all.
+    /// What `#[netpoll::main]` does once `main`'s future returns, so a
+    /// blocking job still running (a read of stdin) cannot keep the program
+    /// from exiting.
+    ///
+    /// tokio: `Runtime::shutdown_background`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let rt = netpoll::runtime::Runtime::new()?;
+    /// rt.spawn_blocking(|| std::thread::sleep(std::time::Duration::from_secs(5)));
+    /// rt.shutdown_background(); // returns at once
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_background(self) {
+        self.shutdown_timeout(Duration::ZERO);
+    }
+
+    /// Runs `future` to completion, then shuts down in the background:
+    /// the body of the `main` that `#[netpoll::main]` writes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let rt = netpoll::runtime::Runtime::new()?;
+    /// assert_eq!(rt.run_main(async { 7 }), 7);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run_main<F: Future>(self, future: F) -> F::Output {
+        let out = self.block_on(future);
+        self.shutdown_background();
+        out
+    }
+
+    /// The shutdown protocol, waiting for threads until `limit` (`None`:
+    /// for as long as they take):
+    ///
+    /// 1. the scheduler stops: no task runs from now on, every worker and
+    ///    the monitor wake up and exit;
+    /// 2. their threads (and the monitor's spares) are joined;
+    /// 3. the blocking pool stops: queued jobs are cancelled, running ones
+    ///    finish (or are left behind at `limit`);
+    /// 4. every task left is cancelled, on this thread, outside any wake
+    ///    (`Shared::cancel_all`);
+    /// 5. every I/O registration is evicted, so a wait still pending
+    ///    outside any task fails with the closed error.
+    fn shut_down(&mut self, limit: Option<Instant>) {
+        if self.shut {
+            return;
+        }
+        self.shut = true;
         let shared = &self.handle.shared;
         shared.begin_shutdown();
         let me = thread::current().id();
-        for t in self.threads.locked().drain(..) {
+        // Workers and the monitor first: once the monitor has exited, it
+        // starts no more spares, and the list of those is complete.
+        let threads: Vec<_> = self.threads.locked().drain(..).collect();
+        for t in threads {
             if t.thread().id() != me {
-                let _ = t.join();
+                join_until(t, limit);
             }
         }
-        shared.blocking.shutdown();
+        for t in shared.take_spare_threads() {
+            if t.thread().id() != me {
+                join_until(t, limit);
+            }
+        }
+        shared.blocking.shutdown(limit);
         shared.cancel_all();
         // What is still waiting on I/O outside any task fails now.
         shared.poller.shutdown();
+    }
+}
+
+/// Joins `t`, or at `limit` leaves it running, detached.
+pub(crate) fn join_until(t: thread::JoinHandle<()>, limit: Option<Instant>) {
+    match limit {
+        None => {
+            let _ = t.join();
+        }
+        Some(limit) => {
+            while !t.is_finished() {
+                if Instant::now() >= limit {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shut_down(None);
     }
 }
 

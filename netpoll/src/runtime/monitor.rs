@@ -76,8 +76,8 @@ struct Seen {
     stuck: Option<&'static Location<'static>>,
 }
 
-/// The monitor thread's body; returns at shutdown, after joining the
-/// spares it started.
+/// The monitor thread's body; returns at shutdown (the runtime joins the
+/// spares it started).
 pub(crate) fn run(handle: Handle) {
     let shared = &handle.shared;
     let now = Instant::now();
@@ -92,7 +92,6 @@ pub(crate) fn run(handle: Handle) {
         .collect();
     // A queue of the monitor's own, to steal a stuck worker's tasks into.
     let (mut staging, _) = queue::new::<Runnable>();
-    let mut spares: Vec<thread::JoinHandle<()>> = Vec::new();
     let mut round = ROUND;
     let mut idle_rounds = 0;
     while !shared.is_shutdown() {
@@ -139,13 +138,10 @@ pub(crate) fn run(handle: Handle) {
             }
         }
         if shared.config.flavor == Flavor::MultiThread {
-            spares.retain(|h| !h.is_finished());
             if stuck_regular == 0 {
                 shared.retire_spares();
             } else if all_stuck(shared, &seen) {
-                if let Some(h) = shared.start_spare(&handle) {
-                    spares.push(h);
-                }
+                shared.start_spare(&handle);
             }
         }
         // Back off while idle, as Go's sysmon does; sleep once every
@@ -164,9 +160,6 @@ pub(crate) fn run(handle: Handle) {
                 idle_rounds = 0;
             }
         }
-    }
-    for h in spares {
-        let _ = h.join();
     }
 }
 

@@ -223,6 +223,8 @@ pub(crate) struct Shared {
     /// The monitor sleeps until a worker wakes up (see monitor.rs).
     monitor_sleeping: AtomicBool,
     monitor_thread: OnceLock<Thread>,
+    /// Threads of the spares the monitor started.
+    spare_threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     idle: Idle,
     shutdown: AtomicBool,
     /// A worker holds the poller (blocks in it when idle).
@@ -275,6 +277,7 @@ impl Shared {
             remotes: remotes.into_boxed_slice(),
             monitor_sleeping: AtomicBool::new(false),
             monitor_thread: OnceLock::new(),
+            spare_threads: Mutex::new(Vec::new()),
             idle: Idle::default(),
             shutdown: AtomicBool::new(false),
             poller_owned: AtomicBool::new(false),
@@ -476,13 +479,16 @@ impl Shared {
         self.inject.push_batch(batch);
     }
 
-    /// Starts a spare worker in the first free spare slot, if any.
-    pub(crate) fn start_spare(
-        &self,
-        handle: &super::Handle,
-    ) -> Option<std::thread::JoinHandle<()>> {
-        let index = (self.config.workers..self.remotes.len())
-            .find(|&i| !self.is_running(i) && self.cores.locked()[i].is_some())?;
+    /// Starts a spare worker in the first free spare slot, if any; its
+    /// thread is joined at shutdown.
+    pub(crate) fn start_spare(&self, handle: &super::Handle) {
+        let mut threads = self.spare_threads.locked();
+        threads.retain(|t| !t.is_finished());
+        let Some(index) = (self.config.workers..self.remotes.len())
+            .find(|&i| !self.is_running(i) && self.cores.locked()[i].is_some())
+        else {
+            return;
+        };
         let remote = &self.remotes[index];
         remote.retire.store(false, SeqCst);
         remote.active.store(true, SeqCst);
@@ -493,13 +499,15 @@ impl Shared {
         match started {
             Ok(t) => {
                 metrics::add(&metrics::SPARE_WORKERS_STARTED, 1);
-                Some(t)
+                threads.push(t);
             }
-            Err(_) => {
-                remote.active.store(false, SeqCst);
-                None
-            }
+            Err(_) => remote.active.store(false, SeqCst),
         }
+    }
+
+    /// The spare workers' threads, for shutdown to join.
+    pub(crate) fn take_spare_threads(&self) -> Vec<std::thread::JoinHandle<()>> {
+        std::mem::take(&mut *self.spare_threads.locked())
     }
 
     /// Asks every running spare to hand its tasks on and exit.
