@@ -76,7 +76,7 @@ pub fn run(b: &Bench) {
         ),
         &METRICS,
     );
-    let systems: [(&str, fn(Case, Duration) -> [f64; 4]); 4] = [
+    let systems: [(&str, Measure); 4] = [
         ("netpoll/multi_thread", |c, s| {
             measure::<Netpoll>(c, true, s)
         }),
@@ -118,6 +118,9 @@ pub fn run(b: &Bench) {
         }
     }
 }
+
+/// One run of a case on one system: its four metrics.
+type Measure = fn(Case, Duration) -> [f64; 4];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Case {
