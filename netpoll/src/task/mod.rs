@@ -1,6 +1,9 @@
 //! Tasks: spawning, joining, yielding (Go: the `go` statement).
 
+mod join_set;
+
 pub use crate::runtime::task::{JoinError, JoinHandle, Unconstrained};
+pub use join_set::JoinSet;
 
 use crate::runtime::Handle;
 use std::future::{poll_fn, Future};
