@@ -720,3 +720,49 @@ fn metrics_count_the_scheduler_at_work() {
         assert!(after.lifo_hits > before.lifo_hits, "{name}");
     }
 }
+
+/// Per-worker metrics count each worker's polls and parks, and the
+/// thread hooks run once per runtime thread, start and stop alike.
+#[test]
+fn per_worker_metrics_and_thread_hooks() {
+    let _serial = serial();
+    let (started, stopped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (s, t) = (started.clone(), stopped.clone());
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || {
+            s.fetch_add(1, SeqCst);
+        })
+        .on_thread_stop(move || {
+            t.fetch_add(1, SeqCst);
+        })
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| netpoll::spawn(netpoll::task::yield_now()))
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        netpoll::spawn_blocking(|| ()).await.unwrap();
+        // Let the workers go idle, which flushes their counts.
+        netpoll::time::sleep(Duration::from_millis(50)).await;
+    });
+    let m = rt.metrics();
+    assert_eq!(m.num_workers(), 2);
+    let polls: u64 = (0..2).map(|w| m.worker_poll_count(w)).sum();
+    assert!(polls >= 1000, "polls {polls}");
+    let sleeps: u64 = (0..2)
+        .map(|w| m.worker_park_count(w) + m.worker_poller_wait_count(w))
+        .sum();
+    assert!(sleeps >= 1, "the workers went idle");
+    assert_eq!(m.num_alive_tasks(), 0);
+    assert_eq!(m.global_queue_depth(), 0);
+    assert_eq!(m.worker_local_queue_depth(0), 0);
+    assert_eq!(m.num_blocking_threads(), 1);
+    drop(rt);
+    // Two workers and one blocking thread.
+    assert_eq!(started.load(SeqCst), 3);
+    assert_eq!(stopped.load(SeqCst), 3);
+}

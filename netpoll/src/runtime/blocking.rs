@@ -23,6 +23,7 @@ pub(crate) struct PoolConfig {
     pub(crate) max_threads: usize,
     pub(crate) keep_alive: Duration,
     pub(crate) thread_name: String,
+    pub(crate) hooks: super::Hooks,
 }
 
 #[derive(Default)]
@@ -110,6 +111,7 @@ impl BlockingPool {
     }
 
     fn thread_main(&self) {
+        let _hooks = super::HookGuard::enter(&self.config.hooks);
         let _enter = self
             .handle
             .get()
@@ -152,6 +154,21 @@ impl BlockingPool {
             }
         }
         st.threads -= 1;
+    }
+
+    /// Threads of the pool, busy or idle.
+    pub(crate) fn threads(&self) -> usize {
+        self.state.locked().threads
+    }
+
+    /// Threads waiting for work (claimed ones not counted).
+    pub(crate) fn idle_threads(&self) -> usize {
+        self.state.locked().idle
+    }
+
+    /// Jobs not yet started.
+    pub(crate) fn queued(&self) -> usize {
+        self.state.locked().queue.len()
     }
 
     /// Stops the pool: queued tasks are cancelled, running ones finish, and

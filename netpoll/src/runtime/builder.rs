@@ -34,6 +34,7 @@ pub struct Builder {
     keep_alive: Duration,
     pidfd: Option<bool>,
     warn_blocking: Option<bool>,
+    hooks: super::Hooks,
 }
 
 /// The environment variable that turns the pidfd path off for runtimes
@@ -52,6 +53,7 @@ impl Builder {
             keep_alive: Duration::from_secs(10),
             pidfd: None,
             warn_blocking: None,
+            hooks: super::Hooks::default(),
         }
     }
 
@@ -136,6 +138,59 @@ impl Builder {
         self
     }
 
+    /// Runs `f` on every thread the runtime starts (workers, the monitor's
+    /// spare workers, blocking-pool threads) before it does any work: to
+    /// name it for a profiler, pin it, set up thread-locals. tokio:
+    /// `Builder::on_thread_start`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let s = started.clone();
+    /// let rt = netpoll::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .on_thread_start(move || {
+    ///         s.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// rt.block_on(rt.spawn_blocking(|| ())).unwrap();
+    /// drop(rt);
+    /// assert_eq!(started.load(Ordering::SeqCst), 3); // 2 workers, 1 pool thread
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Builder {
+        self.hooks.start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on every thread the runtime started, as the thread ends
+    /// (after its last piece of work). tokio: `Builder::on_thread_stop`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let stopped = Arc::new(AtomicUsize::new(0));
+    /// let s = stopped.clone();
+    /// let rt = netpoll::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .on_thread_stop(move || {
+    ///         s.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// drop(rt); // joins the workers
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Builder {
+        self.hooks.stop = Some(Arc::new(f));
+        self
+    }
+
     /// Opens the poller and starts the worker threads.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let workers = match self.flavor {
@@ -162,6 +217,7 @@ impl Builder {
             max_threads: self.max_blocking_threads,
             keep_alive: self.keep_alive,
             thread_name: self.thread_name.clone(),
+            hooks: self.hooks.clone(),
         }));
         let config = Config {
             flavor: self.flavor,
@@ -173,6 +229,7 @@ impl Builder {
             warn_blocking: self
                 .warn_blocking
                 .unwrap_or_else(|| std::env::var(super::WARN_BLOCKING_ENV).is_ok_and(|v| v == "1")),
+            hooks: self.hooks.clone(),
         };
         Runtime::start(Arc::new(Shared::new(config, poller, blocking)))
     }

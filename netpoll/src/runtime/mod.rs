@@ -25,6 +25,7 @@ mod blocking;
 mod builder;
 pub(crate) mod context;
 mod idle;
+mod metrics;
 mod monitor;
 mod owned;
 pub(crate) mod queue;
@@ -38,7 +39,49 @@ mod loom_queue;
 
 pub use crate::Poller;
 pub use builder::{Builder, PIDFD_ENV};
+pub use metrics::RuntimeMetrics;
 pub use monitor::WARN_BLOCKING_ENV;
+
+/// A callback run on each runtime thread as it starts or stops
+/// (`Builder::on_thread_start`, `on_thread_stop`).
+pub(crate) type ThreadHook = Arc<dyn Fn() + Send + Sync>;
+
+/// Runs the start hook now and the stop hook when dropped, so the stop
+/// hook runs however the thread's work ends.
+pub(crate) struct HookGuard(Option<ThreadHook>);
+
+impl HookGuard {
+    pub(crate) fn enter(hooks: &Hooks) -> HookGuard {
+        if let Some(start) = &hooks.start {
+            start();
+        }
+        HookGuard(hooks.stop.clone())
+    }
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("start", &self.start.is_some())
+            .field("stop", &self.stop.is_some())
+            .finish()
+    }
+}
+
+impl Drop for HookGuard {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.0 {
+            stop();
+        }
+    }
+}
+
+/// The user's thread hooks.
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    pub(crate) start: Option<ThreadHook>,
+    pub(crate) stop: Option<ThreadHook>,
+}
 
 use crate::loom_shim::LockExt;
 use async_task::WithInfo;
@@ -181,6 +224,12 @@ impl Runtime {
     /// This runtime's handle.
     pub fn handle(&self) -> &Handle {
         &self.handle
+    }
+
+    /// The runtime's counters, per worker and in all; see
+    /// [`Handle::metrics`].
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
     }
 }
 
@@ -325,6 +374,7 @@ fn worker_main(handle: Handle, index: usize) {
         return;
     };
     shared.set_running(index, true);
+    let _hooks = HookGuard::enter(&shared.config.hooks);
     let _enter = context::enter(handle.clone());
     let _driving = context::drive();
     let worker = Rc::new(Worker::new(shared.clone(), index, local));
@@ -358,6 +408,26 @@ impl Handle {
     /// `spawn` and I/O constructors find it outside `block_on`.
     pub fn enter(&self) -> EnterGuard {
         EnterGuard(context::enter(self.clone()))
+    }
+
+    /// A live view of this runtime's counters: per worker (polls, steals,
+    /// parks, local queue depth), the global queue, live tasks and the
+    /// blocking pool. tokio: `Handle::metrics()`; Go: runtime/metrics.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let rt = netpoll::runtime::Builder::new_multi_thread().worker_threads(2).build()?;
+    /// rt.block_on(async { netpoll::spawn(async {}).await.unwrap() });
+    /// let m = rt.metrics();
+    /// assert_eq!(m.num_workers(), 2);
+    /// // Added in batches: a worker's counts show by its next park.
+    /// let polls: u64 = (0..m.num_workers()).map(|w| m.worker_poll_count(w)).sum();
+    /// println!("{polls} task polls, {} tasks alive", m.num_alive_tasks());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::new(self.shared.clone())
     }
 
     /// The poller backend this runtime uses.

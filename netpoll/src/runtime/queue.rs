@@ -453,8 +453,8 @@ impl<T: Handle> Stealer<T> {
         }
     }
 
-    #[cfg(all(test, not(loom)))]
-    /// Elements queued, ring and `next`; a snapshot for heuristics.
+    /// Elements queued, ring and `next`; a snapshot for heuristics and
+    /// metrics.
     pub(crate) fn len(&self) -> usize {
         let q = &*self.inner;
         let h = q.head.load(Acquire);

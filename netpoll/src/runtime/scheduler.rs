@@ -158,6 +158,18 @@ pub(crate) struct Remote {
     /// A thread runs this worker (always, for a regular worker of a
     /// multi-thread runtime once started; a spare only while needed).
     active: AtomicBool,
+    /// This worker's counters, added in batches (`Stats::flush`).
+    pub(crate) counters: WorkerCounters,
+}
+
+/// One worker's counters (`Handle::metrics`).
+#[derive(Default)]
+pub(crate) struct WorkerCounters {
+    pub(crate) polls: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) lifo_hits: AtomicU64,
+    pub(crate) poller_blocking_waits: AtomicU64,
 }
 
 impl Remote {
@@ -208,6 +220,8 @@ pub(crate) struct Config {
     pub(crate) pidfd: bool,
     /// The monitor reports each task poll that blocked its worker.
     pub(crate) warn_blocking: bool,
+    /// The user's thread start and stop callbacks.
+    pub(crate) hooks: super::Hooks,
 }
 
 /// Everything the workers of one runtime share.
@@ -264,6 +278,7 @@ impl Shared {
                         running: AtomicPtr::new(std::ptr::null_mut()),
                         retire: AtomicBool::new(false),
                         active: AtomicBool::new(false),
+                        counters: WorkerCounters::default(),
                     },
                 )
             })
@@ -474,6 +489,11 @@ impl Shared {
         self.remotes[i].active.load(SeqCst)
     }
 
+    /// Tasks in the global queue now.
+    pub(crate) fn global_queue_depth(&self) -> usize {
+        self.inject.len.load(Relaxed)
+    }
+
     /// Queues tasks taken from a stuck worker.
     pub(crate) fn inject_batch(&self, batch: Vec<Runnable>) {
         self.inject.push_batch(batch);
@@ -584,12 +604,21 @@ impl Stats {
         c.set(c.get() + 1);
     }
 
-    fn flush(&self) {
-        metrics::add(&metrics::TASK_POLLS, self.polls.take());
-        metrics::add(&metrics::STEALS, self.steals.take());
-        metrics::add(&metrics::LIFO_HITS, self.lifo_hits.take());
-        metrics::add(&metrics::PARKS, self.parks.take());
-        metrics::add(&metrics::POLLER_BLOCKING_WAITS, self.blocking_waits.take());
+    /// Adds the counts to the process's metrics and to this worker's.
+    fn flush(&self, mine: &WorkerCounters) {
+        let both = |global: &AtomicU64, own: &AtomicU64, n: u64| {
+            metrics::add(global, n);
+            metrics::add(own, n);
+        };
+        both(&metrics::TASK_POLLS, &mine.polls, self.polls.take());
+        both(&metrics::STEALS, &mine.steals, self.steals.take());
+        both(&metrics::LIFO_HITS, &mine.lifo_hits, self.lifo_hits.take());
+        both(&metrics::PARKS, &mine.parks, self.parks.take());
+        both(
+            &metrics::POLLER_BLOCKING_WAITS,
+            &mine.poller_blocking_waits,
+            self.blocking_waits.take(),
+        );
     }
 }
 
@@ -632,7 +661,7 @@ impl Worker {
 
     /// Hands the local queue back (the worker is done).
     pub(crate) fn into_local(self) -> Local<Runnable> {
-        self.stats.flush();
+        self.flush_stats();
         self.requeue_deferred();
         self.local.into_inner()
     }
@@ -648,6 +677,11 @@ impl Worker {
             let overflow = |batch| self.shared.inject.push_batch(batch);
             self.local.borrow_mut().push_next(r, overflow);
         }
+    }
+
+    /// Adds this worker's batched counts to the metrics.
+    fn flush_stats(&self) {
+        self.stats.flush(&self.remote().counters);
     }
 
     /// This worker's remote end (what other threads see of it).
@@ -718,7 +752,7 @@ impl Worker {
                 None => break,
             }
         }
-        self.stats.flush();
+        self.flush_stats();
     }
 
     /// A retiring spare's last act: its queued and deferred tasks go to
@@ -730,7 +764,7 @@ impl Worker {
             self.shared.inject.push_batch(tasks);
             self.shared.notify_one();
         }
-        self.stats.flush();
+        self.flush_stats();
     }
 
     /// Runs one task.
@@ -788,7 +822,7 @@ impl Worker {
     /// Timers, I/O and metrics, every [`MAINTENANCE_INTERVAL`] ticks.
     fn maintenance(&self) {
         self.poll_now();
-        self.stats.flush();
+        self.flush_stats();
     }
 
     /// Fires due timers and polls the kernel without blocking; whatever
@@ -920,7 +954,7 @@ impl Worker {
         let timeout = deadline.map(|d| d.saturating_duration_since(now));
         Stats::bump(&self.stats.blocking_waits);
         // An idle worker's counts must not wait in it for the next tick.
-        self.stats.flush();
+        self.flush_stats();
         {
             let mut events = self.events.borrow_mut();
             self.delivering.set(true);
@@ -938,7 +972,7 @@ impl Worker {
         shared.idle.park_enter(self.index);
         if !shared.any_work(self.index) && !shared.is_shutdown() {
             Stats::bump(&self.stats.parks);
-            self.stats.flush();
+            self.flush_stats();
             while !remote.notified.swap(false, SeqCst) && !shared.is_shutdown() {
                 std::thread::park();
             }
