@@ -26,6 +26,7 @@
 
 mod coop;
 mod loom_shim;
+mod waits;
 
 pub mod compat;
 pub mod fs;

@@ -492,8 +492,11 @@ impl Watch {
                 return Poll::Ready(Err(e));
             }
         }
-        desc.poll_wait(self.seq, dir, cx, owner)
-            .map(|r| r.map_err(io::Error::from))
+        let polled = desc.poll_wait(self.seq, dir, cx, owner);
+        if polled.is_pending() {
+            crate::waits::note_fd(desc.fd(), dir == Dir::Write);
+        }
+        polled.map(|r| r.map_err(io::Error::from))
     }
 
     /// Go: pollDesc.prepare.

@@ -24,6 +24,7 @@
 mod blocking;
 mod builder;
 pub(crate) mod context;
+mod dump;
 mod idle;
 mod metrics;
 mod monitor;
@@ -39,6 +40,7 @@ mod loom_queue;
 
 pub use crate::Poller;
 pub use builder::{Builder, PIDFD_ENV};
+pub use dump::{Dump, TaskDump};
 pub use metrics::RuntimeMetrics;
 pub use monitor::WARN_BLOCKING_ENV;
 
@@ -430,6 +432,14 @@ impl Handle {
         RuntimeMetrics::new(self.shared.clone())
     }
 
+    /// Every live task of this runtime: id, name, spawn location, state,
+    /// and what it waits for where netpoll knows (an fd and direction, a
+    /// timer, another task). Go: the goroutine dump (`SIGQUIT`,
+    /// `runtime.Stack(buf, true)`); tokio's is unstable-only. See [`Dump`].
+    pub fn dump(&self) -> Dump {
+        Dump::take(&self.shared.owned)
+    }
+
     /// The poller backend this runtime uses.
     pub fn poller(&self) -> Poller {
         self.shared.poller.backend()
@@ -461,6 +471,16 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_named(future, None)
+    }
+
+    /// [`spawn`](Self::spawn) with a name for the task (`task::Builder`).
+    #[track_caller]
+    pub(crate) fn spawn_named<F>(&self, future: F, name: Option<Box<str>>) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let shared = &self.shared;
         let key = shared.owned.reserve();
         let guard = owned::OwnedGuard {
@@ -472,13 +492,14 @@ impl Handle {
         let sched = shared.clone();
         let (runnable, task) = task::spawn(
             future,
+            name,
             guard,
             WithInfo(move |r, info: async_task::ScheduleInfo| {
                 sched.schedule(r, info.woken_while_running)
             }),
         );
         let waker = runnable.waker();
-        shared.owned.fill(key, waker.clone());
+        shared.owned.fill(key, waker.clone(), runnable.metadata());
         crate::metrics::add(&crate::metrics::TASKS_SPAWNED, 1);
         runnable.schedule();
         JoinHandle::new(task, waker)
@@ -491,8 +512,18 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        self.spawn_blocking_named(f, None)
+    }
+
+    /// [`spawn_blocking`](Self::spawn_blocking) with a name for the job.
+    #[track_caller]
+    pub(crate) fn spawn_blocking_named<F, R>(&self, f: F, name: Option<Box<str>>) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
         let pool = self.shared.blocking.clone();
-        let (runnable, task) = task::spawn(async move { f() }, (), move |r| pool.push(r));
+        let (runnable, task) = task::spawn(async move { f() }, name, (), move |r| pool.push(r));
         let waker = runnable.waker();
         runnable.schedule();
         JoinHandle::new(task, waker)

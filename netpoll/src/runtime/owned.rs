@@ -9,6 +9,8 @@
 use crate::loom_shim::LockExt;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
+use super::task::TaskMeta;
+use std::ptr::NonNull;
 use std::task::Waker;
 
 const SHARDS: usize = 16;
@@ -23,9 +25,25 @@ pub(crate) struct OwnedKey {
 #[derive(Default)]
 struct Slab {
     /// `Some(None)`: reserved by a task being spawned, no waker yet.
-    entries: Vec<Option<Option<Waker>>>,
+    entries: Vec<Option<Option<Entry>>>,
     free: Vec<u32>,
 }
+
+/// A registered task: the waker that schedules it, and its metadata.
+struct Entry {
+    waker: Waker,
+    meta: MetaRef,
+}
+
+/// A pointer to a task's metadata, valid while the entry holding it exists:
+/// the entry's waker keeps the task's allocation, where the metadata
+/// lives, from being freed.
+struct MetaRef(NonNull<TaskMeta>);
+
+// SAFETY: `TaskMeta` is `Sync` (atomics and immutable fields), so sharing
+// a pointer to it between threads is sound; it is only read through,
+// under the shard lock, while the waker beside it keeps it alive.
+unsafe impl Send for MetaRef {}
 
 pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Slab>]>,
@@ -64,11 +82,26 @@ impl OwnedTasks {
         OwnedKey { shard, index }
     }
 
-    /// Records the waker that schedules the task at `key`.
-    pub(crate) fn fill(&self, key: OwnedKey, waker: Waker) {
+    /// Records the waker that schedules the task at `key`, and where its
+    /// metadata is.
+    pub(crate) fn fill(&self, key: OwnedKey, waker: Waker, meta: &TaskMeta) {
         let mut slab = self.shard(key.shard);
         if let Some(entry @ Some(_)) = slab.entries.get_mut(key.index as usize) {
-            *entry = Some(Some(waker));
+            let meta = MetaRef(NonNull::from(meta));
+            *entry = Some(Some(Entry { waker, meta }));
+        }
+    }
+
+    /// Calls `f` with the metadata of every task still registered, under
+    /// each shard's lock in turn (for the task dump).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&TaskMeta)) {
+        for i in 0..SHARDS as u32 {
+            let slab = self.shard(i);
+            for entry in slab.entries.iter().flatten().flatten() {
+                // SAFETY: the entry exists, so its waker keeps the task's
+                // allocation, and with it the metadata, alive (`MetaRef`).
+                f(unsafe { entry.meta.0.as_ref() });
+            }
         }
     }
 
@@ -78,7 +111,7 @@ impl OwnedTasks {
             let mut slab = self.shard(key.shard);
             match slab.entries.get_mut(key.index as usize) {
                 Some(entry @ Some(_)) => {
-                    let w = entry.take().flatten();
+                    let w = entry.take().flatten().map(|e| e.waker);
                     slab.free.push(key.index);
                     self.live.fetch_sub(1, Relaxed);
                     w
@@ -95,7 +128,7 @@ impl OwnedTasks {
         let mut out = Vec::new();
         for i in 0..SHARDS as u32 {
             let slab = self.shard(i);
-            out.extend(slab.entries.iter().flatten().flatten().cloned());
+            out.extend(slab.entries.iter().flatten().flatten().map(|e| e.waker.clone()));
         }
         out
     }

@@ -331,6 +331,7 @@ impl Shared {
     /// descriptor), and dropping the task's future there could re-enter
     /// that lock through the future's destructors.
     pub(crate) fn schedule(self: &Arc<Self>, r: Runnable, yielded: bool) {
+        r.metadata().state.store(task::SCHEDULED, Relaxed);
         if self.is_shutdown() {
             self.inject_or_cancel(r);
             return;

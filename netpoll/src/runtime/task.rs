@@ -7,7 +7,8 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
@@ -17,8 +18,53 @@ pub(crate) struct TaskMeta {
     /// the task's next poll drops its future instead of polling it.
     aborted: AtomicBool,
     /// Where the task was spawned (`#[track_caller]`), for the monitor's
-    /// warning about a task that blocks its worker.
+    /// warning about a task that blocks its worker, and the task dump.
     pub(crate) location: &'static Location<'static>,
+    /// The task's id (`task::id()`): unique in the process, never reused.
+    pub(crate) id: u64,
+    /// The name given with `task::Builder::name`.
+    pub(crate) name: Option<Box<str>>,
+    /// Where the task is: [`WAITING`], [`SCHEDULED`], [`RUNNING`], [`DONE`].
+    pub(crate) state: AtomicU8,
+    /// What its last poll waited for (`waits::Wait`, packed: kind in the
+    /// top byte, argument below; see `wait`).
+    wait_kind: AtomicU8,
+    wait_arg: AtomicU64,
+}
+
+/// A task waiting for a wake.
+pub(crate) const WAITING: u8 = 0;
+/// Woken, in a run queue.
+pub(crate) const SCHEDULED: u8 = 1;
+/// Being polled.
+pub(crate) const RUNNING: u8 = 2;
+/// Finished or cancelled.
+pub(crate) const DONE: u8 = 3;
+
+impl TaskMeta {
+    /// What the task's last poll waited for.
+    pub(crate) fn wait(&self) -> crate::waits::Wait {
+        crate::waits::Wait {
+            kind: self.wait_kind.load(Ordering::Relaxed),
+            arg: self.wait_arg.load(Ordering::Relaxed),
+        }
+    }
+}
+
+thread_local! {
+    /// The id of the task being polled on this thread (0: none).
+    static CURRENT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The id of the task being polled on this thread, if any.
+pub(crate) fn current_id() -> Option<u64> {
+    Some(CURRENT.with(Cell::get)).filter(|&id| id != 0)
+}
+
+/// A fresh task id (from 1; 0 means "no task").
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A task ready to run, as the queues hold it.
@@ -66,6 +112,33 @@ impl<F: Future, G> Future for TaskFuture<F, G> {
     type Output = Option<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let meta = self.meta;
+        meta.state.store(RUNNING, Ordering::Relaxed);
+        let outer = CURRENT.with(|c| c.replace(meta.id));
+        let _ = crate::waits::take();
+        let polled = self.poll_inner(cx);
+        CURRENT.with(|c| c.set(outer));
+        if polled.is_pending() {
+            let wait = crate::waits::take();
+            meta.wait_kind.store(wait.kind, Ordering::Relaxed);
+            meta.wait_arg.store(wait.arg, Ordering::Relaxed);
+            // Unless a wake during the poll already queued it again.
+            let _ = meta.state.compare_exchange(
+                RUNNING,
+                WAITING,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else {
+            meta.state.store(DONE, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<F: Future, G> TaskFuture<F, G> {
+    /// The abort check, then the future's poll.
+    fn poll_inner(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
         let aborted = self.meta.aborted.load(Ordering::Acquire);
         // `future` is never moved out of a pinned `TaskFuture`: it is only
         // polled in place or dropped in place by `Pin::set`, there is no
@@ -115,7 +188,12 @@ impl<F: Future> Future for Unconstrained<F> {
 /// `JoinHandle` is polled, which is how a panic becomes a `JoinError`.
 /// The caller's location is recorded as the task's spawn site.
 #[track_caller]
-pub(crate) fn spawn<F, G, S>(future: F, guard: G, schedule: S) -> (Runnable, Task<F::Output>)
+pub(crate) fn spawn<F, G, S>(
+    future: F,
+    name: Option<Box<str>>,
+    guard: G,
+    schedule: S,
+) -> (Runnable, Task<F::Output>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -130,6 +208,11 @@ where
     let meta = TaskMeta {
         aborted: AtomicBool::new(false),
         location: Location::caller(),
+        id: next_id(),
+        name,
+        state: AtomicU8::new(SCHEDULED),
+        wait_kind: AtomicU8::new(crate::waits::UNKNOWN),
+        wait_arg: AtomicU64::new(0),
     };
     let builder = async_task::Builder::new()
         .metadata(meta)
@@ -233,7 +316,10 @@ impl<T> Future for JoinHandle<T> {
         // The task's panic, if any, is re-raised here (async-task's
         // propagate_panic): catch it and hand it over as a JoinError.
         let res = match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *task).poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => {
+                crate::waits::note(crate::waits::TASK, task.metadata().id);
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(Some(v))) => Ok(v),
             Ok(Poll::Ready(None)) => Err(JoinError::cancelled()),
             Err(payload) => Err(JoinError::panic(payload)),

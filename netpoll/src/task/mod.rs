@@ -1,8 +1,10 @@
 //! Tasks: spawning, joining, yielding (Go: the `go` statement).
 
+mod builder;
 mod join_set;
 
 pub use crate::runtime::task::{JoinError, JoinHandle, Unconstrained};
+pub use builder::{id, try_id, Builder, Id};
 pub use join_set::JoinSet;
 
 use crate::runtime::Handle;
