@@ -112,6 +112,47 @@ fn libc_sigterm() -> i32 {
     15
 }
 
+/// Go's `Signal(0)`: the liveness probe. Ok while the child runs (and
+/// nothing is delivered), the process-done error once it has been reaped;
+/// on each path, through its own syscall (pidfd_send_signal with signal 0,
+/// or kill(pid, 0) under the reaper's lock).
+#[test]
+fn signal_zero_probes_liveness_on_both_paths() {
+    let _serial = serial();
+    for (name, rt) in runtimes() {
+        rt.block_on(async {
+            let mut child = Command::new("sleep").arg("10").spawn().unwrap();
+            let before = netpoll::metrics::snapshot();
+            child
+                .signal(0)
+                .unwrap_or_else(|e| panic!("{name}: signal(0) on a running child: {e}"));
+            let after = netpoll::metrics::snapshot();
+            if name.ends_with("pidfd") {
+                assert!(
+                    after.signals_by_pidfd > before.signals_by_pidfd,
+                    "{name}: not by pidfd"
+                );
+            } else {
+                assert!(
+                    after.signals_by_pid > before.signals_by_pid,
+                    "{name}: not by pid"
+                );
+            }
+            // The null signal delivers nothing: the child still runs.
+            assert_eq!(child.try_wait().unwrap(), None, "{name}");
+            child.signal(0).unwrap();
+            child.kill().unwrap();
+            let st = child.wait().await.unwrap();
+            assert_eq!(st.signal(), Some(9), "{name}: {st:?}");
+            let err = child.signal(0).unwrap_err();
+            assert!(is_process_done(&err), "{name}: {err}");
+            // Not a signal number at all is still refused, at any time.
+            let err = child.signal(-1).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{name}");
+        });
+    }
+}
+
 #[test]
 fn a_thousand_children_waited_and_a_thousand_dropped_leave_no_zombie() {
     let _serial = serial();

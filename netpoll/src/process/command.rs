@@ -306,20 +306,45 @@ impl Child {
     ///
     /// Go: `os.Process.Kill`.
     pub fn kill(&mut self) -> io::Result<()> {
-        self.send(Signal::KILL)
+        self.send(Some(Signal::KILL))
     }
 
     /// Sends signal number `sig` (a `libc::SIG*` value), with the same
     /// guarantee as [`kill`](Self::kill).
     ///
-    /// Go: `os.Process.Signal`.
+    /// Signal 0 is the liveness probe: it delivers nothing, and is `Ok`
+    /// while the child has not been reaped (running, or exited and not yet
+    /// waited for) and the process-done error once it has.
+    ///
+    /// Go: `os.Process.Signal` (`Signal(syscall.Signal(0))` for the probe);
+    /// tokio has no counterpart.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use netpoll::process::{is_process_done, Command};
+    /// netpoll::runtime::Runtime::new()?.block_on(async {
+    ///     let mut child = Command::new("sleep").arg("10").spawn()?;
+    ///     child.signal(0)?; // alive
+    ///     child.signal(15)?; // SIGTERM
+    ///     child.wait().await?;
+    ///     assert!(is_process_done(&child.signal(0).unwrap_err()));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn signal(&mut self, sig: i32) -> io::Result<()> {
+        if sig == 0 {
+            return self.send(None);
+        }
         let sig = Signal::from_named_raw(sig)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a signal number"))?;
-        self.send(sig)
+        self.send(Some(sig))
     }
 
-    fn send(&mut self, sig: Signal) -> io::Result<()> {
+    /// Sends `sig`, or with `None` the null signal (checks that the child
+    /// is there, delivering nothing).
+    fn send(&mut self, sig: Option<Signal>) -> io::Result<()> {
         if self.status.is_some() {
             return Err(process_done());
         }
@@ -375,7 +400,7 @@ impl Drop for Child {
             return;
         }
         if self.kill_on_drop {
-            let _ = self.send(Signal::KILL);
+            let _ = self.send(Some(Signal::KILL));
         }
         // Not reaped: hand the child to the background reaper.
         match std::mem::replace(&mut self.inner, Inner::Reaper(Tracked::detached(self.pid))) {

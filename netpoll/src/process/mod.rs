@@ -14,6 +14,8 @@
 //! - once the child has been reaped, `kill` and `signal` send nothing and
 //!   fail with an error [`is_process_done`] recognises (Go:
 //!   `os.ErrProcessDone`); `wait` after `wait` returns the same status.
+//!   `signal(0)` is the liveness probe built on this (Go: `Signal(0)`):
+//!   `Ok` until the reap, the process-done error after it.
 //!
 //! Whether the pidfd path works is probed once (pidfd_open, waitid and
 //! pidfd_send_signal must all be allowed; seccomp sandboxes refuse some).

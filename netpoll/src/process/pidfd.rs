@@ -85,9 +85,14 @@ impl PidfdChild {
         self.fd.with(reap)
     }
 
-    /// Sends `sig` through the pidfd; `ESRCH` means it already exited.
-    pub(crate) fn signal(&self, sig: Signal) -> io::Result<()> {
-        self.fd.with(|fd| Ok(pidfd_send_signal(fd, sig)?))
+    /// Sends `sig` through the pidfd, or with `None` the null signal (Go:
+    /// `Signal(0)`, the liveness probe); `ESRCH` means it has been reaped.
+    pub(crate) fn signal(&self, sig: Option<Signal>) -> io::Result<()> {
+        self.fd.with(|fd| match sig {
+            Some(sig) => Ok(pidfd_send_signal(fd, sig)?),
+            // rustix's pidfd_send_signal takes only real signals.
+            None => crate::sys::pidfd::send_null_signal(fd),
+        })
     }
 
     /// Hands the pidfd over (for the orphan reaper).

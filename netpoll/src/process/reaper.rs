@@ -11,7 +11,7 @@
 
 use crate::loom_shim::LockExt;
 use crate::metrics;
-use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions};
+use rustix::process::{kill_process, test_kill_process, waitpid, Pid, Signal, WaitOptions};
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
@@ -159,15 +159,20 @@ impl Tracked {
         Ok(e.status)
     }
 
-    /// Sends `sig` by PID, unless the child has been reaped (then `None`).
-    pub(crate) fn signal(&self, sig: Signal) -> io::Result<Option<()>> {
+    /// Sends `sig` by PID, or with `sig` `None` the null signal (Go:
+    /// `Signal(0)`, the liveness probe), unless the child has been reaped
+    /// (then `None`).
+    pub(crate) fn signal(&self, sig: Option<Signal>) -> io::Result<Option<()>> {
         let children = reaper()?.children.locked();
         if children.get(&self.pid).is_some_and(|e| e.status.is_some()) {
             return Ok(None);
         }
         let pid = Pid::from_raw(self.pid as i32).ok_or_else(|| io::Error::other("bad pid"))?;
         // Under the lock: the reaper cannot reap (and free the PID) now.
-        kill_process(pid, sig)?;
+        match sig {
+            Some(sig) => kill_process(pid, sig)?,
+            None => test_kill_process(pid)?,
+        }
         metrics::add(&metrics::SIGNALS_BY_PID, 1);
         Ok(Some(()))
     }

@@ -1,5 +1,6 @@
 //! The null signal through a pidfd, for the pidfd probe (Go:
-//! checkPidfd). rustix's `pidfd_send_signal` takes only real signals, so
+//! checkPidfd) and the liveness probe `Child::signal(0)` (Go:
+//! `Signal(0)`). rustix's `pidfd_send_signal` takes only real signals, so
 //! this one raw syscall goes through libc.
 
 use std::io;

@@ -6,9 +6,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// Ticks every `period`, the first tick at once.
+/// Ticks every `period`, the first tick at once. A period too long to add
+/// to an `Instant` (`Duration::MAX`) ticks once and then waits 30 years.
 ///
-/// Go: `time.NewTicker`. Panics if `period` is zero.
+/// Go: `time.NewTicker`; tokio: `tokio::time::interval`. Panics if
+/// `period` is zero.
 ///
 /// # Example
 ///
@@ -30,6 +32,9 @@ pub fn interval(period: Duration) -> Interval {
 }
 
 /// Ticks every `period`, the first tick at `start`.
+///
+/// Go: none (a `time.Ticker` starts one period on); tokio:
+/// `tokio::time::interval_at`. Panics if `period` is zero.
 ///
 /// # Example
 ///
@@ -73,14 +78,28 @@ impl Interval {
             return Poll::Pending;
         }
         let tick = self.next;
-        self.next = tick.checked_add(self.period).unwrap_or(tick);
+        // Saturating far away, never at `tick` itself: a next tick that is
+        // already due would tick again at once, forever.
+        self.next = super::deadline_after(tick, self.period);
         self.sleep.reset(self.next);
         Poll::Ready(tick)
     }
 
-    /// Restarts the schedule: the next tick is one period from now.
+    /// Restarts the schedule: the next tick is one period from now (30
+    /// years from now for a period too long to add).
+    ///
+    /// Go: `time.Ticker.Reset` with the same period; tokio:
+    /// `Interval::reset`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut ticks = netpoll::time::interval(Duration::MAX);
+    /// ticks.reset(); // the next tick 30 years away; no overflow
+    /// ```
     pub fn reset(&mut self) {
-        self.next = Instant::now() + self.period;
+        self.next = super::deadline_after(Instant::now(), self.period);
         self.sleep.reset(self.next);
     }
 

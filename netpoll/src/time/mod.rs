@@ -19,6 +19,28 @@ use std::pin::{pin, Pin};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+/// How far away the deadline of a duration too long for an `Instant` is
+/// put: far past any program's run, well inside the range of every
+/// platform's `Instant` and of the timer store (tokio: the private
+/// `Instant::far_future`, the same 30 years; Go saturates `when` at
+/// `maxWhen`).
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `base + d`, or a deadline 30 years after `base` where the sum does not
+/// fit in an `Instant` (`Duration::MAX`, a period chosen to mean "never").
+///
+/// Every deadline the time module computes from a duration goes through
+/// here: an unchecked `+` panics on overflow, and falling back to `base`
+/// (what `Interval` did) makes a deadline that is always due, so whoever
+/// waits for it spins. A far deadline is simply a timer that never fires.
+/// Only if `base` itself lies within 30 years of the end of the platform's
+/// `Instant` range is `base` returned, and that moment never comes.
+pub(crate) fn deadline_after(base: Instant, d: Duration) -> Instant {
+    base.checked_add(d)
+        .or_else(|| base.checked_add(FAR_FUTURE))
+        .unwrap_or(base)
+}
+
 /// The error of [`timeout`]: the deadline passed first.
 ///
 /// Converts into an `io::Error` of kind `TimedOut`.
@@ -59,8 +81,11 @@ impl From<Elapsed> for std::io::Error {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub async fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
-    let deadline = Instant::now().checked_add(duration);
-    race(deadline, future.into_future()).await
+    race(
+        deadline_after(Instant::now(), duration),
+        future.into_future(),
+    )
+    .await
 }
 
 /// Like [`timeout`], with an absolute deadline.
@@ -75,21 +100,21 @@ pub async fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Result<F::
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub async fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
-    race(Some(deadline), future.into_future()).await
+    race(deadline, future.into_future()).await
 }
 
 /// The future first (a ready future wins even past the deadline), then the
-/// timer. `None`: a deadline too far away to represent, i.e. never.
-async fn race<F: Future>(deadline: Option<Instant>, future: F) -> Result<F::Output, Elapsed> {
+/// timer.
+async fn race<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
     let mut future = pin!(future);
-    let mut timer = deadline.map(sleep_until);
+    let mut timer = sleep_until(deadline);
     poll_fn(|cx| {
         if let Poll::Ready(v) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        match timer.as_mut().map(|t| Pin::new(t).poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Err(Elapsed(()))),
-            _ => Poll::Pending,
+        match Pin::new(&mut timer).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Pending => Poll::Pending,
         }
     })
     .await

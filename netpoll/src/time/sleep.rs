@@ -8,9 +8,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// Waits until `duration` has passed.
+/// Waits until `duration` has passed. A duration past what an `Instant`
+/// can hold (`Duration::MAX`) waits for a deadline 30 years away: pending
+/// for good, and still cancellable like any sleep.
 ///
-/// Go: `time.Sleep`.
+/// Go: `time.Sleep`; tokio: `tokio::time::sleep`.
 ///
 /// # Example
 ///
@@ -23,10 +25,7 @@ use std::time::{Duration, Instant};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    match Instant::now().checked_add(duration) {
-        Some(deadline) => sleep_until(deadline),
-        None => Sleep::never(),
-    }
+    sleep_until(super::deadline_after(Instant::now(), duration))
 }
 
 /// Waits until `deadline`.
@@ -43,7 +42,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        deadline: Some(deadline),
+        deadline,
         timer: None,
     }
 }
@@ -54,33 +53,37 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// (panicking if there is no runtime), and unregisters when dropped.
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
-    /// `None`: so far away it never comes.
-    deadline: Option<Instant>,
+    deadline: Instant,
     timer: Option<(Handle, TimerKey)>,
 }
 
 impl Sleep {
-    fn never() -> Sleep {
-        Sleep {
-            deadline: None,
-            timer: None,
-        }
-    }
-
-    /// When the sleep ends (`None`: never, the duration overflowed).
-    pub fn deadline(&self) -> Option<Instant> {
+    /// When the sleep ends: 30 years on for a duration too long to add to
+    /// now.
+    ///
+    /// Go: the `time.Timer`'s `when` (not exported); tokio:
+    /// `Sleep::deadline`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let s = netpoll::time::sleep(Duration::MAX);
+    /// assert!(s.deadline() > Instant::now() + Duration::from_secs(86_400 * 365));
+    /// ```
+    pub fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// Whether the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        self.deadline.is_some_and(|d| d <= Instant::now())
+        self.deadline <= Instant::now()
     }
 
     /// Moves the deadline, whether or not the sleep already ended.
     pub fn reset(&mut self, deadline: Instant) {
         self.unregister();
-        self.deadline = Some(deadline);
+        self.deadline = deadline;
     }
 
     fn unregister(&mut self) {
@@ -99,14 +102,11 @@ impl Future for Sleep {
         if let Some((handle, key)) = &this.timer {
             return handle.shared.timers().poll(*key, cx.waker());
         }
-        let Some(deadline) = this.deadline else {
-            return Poll::Pending;
-        };
-        if deadline <= Instant::now() {
+        if this.deadline <= Instant::now() {
             return Poll::Ready(());
         }
         let handle = Handle::current();
-        let key = handle.shared.timers().insert(deadline, cx.waker());
+        let key = handle.shared.timers().insert(this.deadline, cx.waker());
         this.timer = Some((handle, key));
         Poll::Pending
     }
