@@ -83,7 +83,11 @@ impl TaskDump {
         let Wait { kind, arg } = self.wait;
         Some(match kind {
             waits::FD => {
-                let dir = if arg >> 32 & 1 == 1 { "writable" } else { "readable" };
+                let dir = if arg >> 32 & 1 == 1 {
+                    "writable"
+                } else {
+                    "readable"
+                };
                 format!("fd {} {dir}", arg as u32 as i32)
             }
             waits::TIMER => {

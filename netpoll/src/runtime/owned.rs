@@ -6,11 +6,11 @@
 //! lock only one shard, chosen round-robin, so concurrent spawns rarely
 //! meet.
 
+use super::task::TaskMeta;
 use crate::loom_shim::LockExt;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
-use super::task::TaskMeta;
-use std::ptr::NonNull;
 use std::task::Waker;
 
 const SHARDS: usize = 16;
@@ -128,7 +128,13 @@ impl OwnedTasks {
         let mut out = Vec::new();
         for i in 0..SHARDS as u32 {
             let slab = self.shard(i);
-            out.extend(slab.entries.iter().flatten().flatten().map(|e| e.waker.clone()));
+            out.extend(
+                slab.entries
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.waker.clone()),
+            );
         }
         out
     }

@@ -3,11 +3,11 @@
 
 use crate::loom_shim::LockExt;
 use std::any::Any;
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
@@ -123,12 +123,9 @@ impl<F: Future, G> Future for TaskFuture<F, G> {
             meta.wait_kind.store(wait.kind, Ordering::Relaxed);
             meta.wait_arg.store(wait.arg, Ordering::Relaxed);
             // Unless a wake during the poll already queued it again.
-            let _ = meta.state.compare_exchange(
-                RUNNING,
-                WAITING,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+            let _ =
+                meta.state
+                    .compare_exchange(RUNNING, WAITING, Ordering::Relaxed, Ordering::Relaxed);
         } else {
             meta.state.store(DONE, Ordering::Relaxed);
         }

@@ -99,6 +99,8 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         std::task::ready!(crate::coop::poll_proceed(cx));
         let this = &mut *self;
+        // For the task dump, should this poll wait.
+        crate::waits::note_timer(this.deadline);
         if let Some((handle, key)) = &this.timer {
             return handle.shared.timers().poll(*key, cx.waker());
         }
