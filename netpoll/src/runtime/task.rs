@@ -122,10 +122,10 @@ impl<F: Future, G> Future for TaskFuture<F, G> {
             let wait = crate::waits::take();
             meta.wait_kind.store(wait.kind, Ordering::Relaxed);
             meta.wait_arg.store(wait.arg, Ordering::Relaxed);
-            // Unless a wake during the poll already queued it again.
-            let _ =
-                meta.state
-                    .compare_exchange(RUNNING, WAITING, Ordering::Relaxed, Ordering::Relaxed);
+            // A wake during the poll only marks the task; async-task calls
+            // its schedule function (which stores SCHEDULED) after this
+            // poll has returned, so a plain store cannot hide it.
+            meta.state.store(WAITING, Ordering::Relaxed);
         } else {
             meta.state.store(DONE, Ordering::Relaxed);
         }
