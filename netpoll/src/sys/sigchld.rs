@@ -234,59 +234,17 @@ mod errno {
 /// Each case installs a SIGCHLD action of its own before netpoll's reaper
 /// installs its handler, which happens once per process; so each runs in
 /// a fresh copy of this test binary (`in_fresh_process`).
+///
+/// They are unit tests, not in `tests/process.rs`, because setting a
+/// signal action takes `unsafe` and libc, which belong in `sys/`.
 #[cfg(all(test, not(loom), target_os = "linux"))]
 mod tests {
     use super::*;
     use crate::process::Command;
     use crate::runtime::{Builder, Runtime};
+    use crate::sys::tests::in_fresh_process;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::time::{Duration, Instant};
-
-    /// Set in the re-executed test binary: the name of the case to run.
-    const CASE_ENV: &str = "NETPOLL_TEST_SIGCHLD_CASE";
-
-    /// Runs `body` in a new process running only this test (the poller
-    /// backend is passed on through the inherited `NETPOLL_POLLER`).
-    fn in_fresh_process(name: &str, body: fn()) {
-        if std::env::var(CASE_ENV).as_deref() == Ok(name) {
-            body();
-            return;
-        }
-        let module = module_path!().split_once("::").unwrap().1;
-        // Output to a file, not a pipe: a grandchild left behind by a
-        // failing case (a stopped `sleep`) would hold a pipe open for good.
-        let log =
-            std::env::temp_dir().join(format!("netpoll-sigchld-{name}-{}", std::process::id()));
-        let file = std::fs::File::create(&log).unwrap();
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                &format!("{module}::{name}"),
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CASE_ENV, name)
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        // A hang (a child whose exit was lost) fails the case, not the run.
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                let _ = child.kill();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let text = std::fs::read_to_string(&log).unwrap();
-        let _ = std::fs::remove_file(&log);
-        assert!(status.success(), "{name} failed:\n{text}");
-        // Not a filter that matched nothing.
-        assert!(text.contains("1 passed"), "{name} did not run:\n{text}");
-    }
 
     /// Both flavours, on the SIGCHLD reaper.
     fn runtimes() -> Vec<(&'static str, Runtime)> {
@@ -384,6 +342,7 @@ mod tests {
     #[test]
     fn an_earlier_sa_siginfo_handler_is_still_called_with_its_siginfo() {
         in_fresh_process(
+            module_path!(),
             "an_earlier_sa_siginfo_handler_is_still_called_with_its_siginfo",
             || {
                 let f = counting_siginfo as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void)
@@ -432,18 +391,22 @@ mod tests {
     /// A plain handler keeps being called for every SIGCHLD.
     #[test]
     fn an_earlier_plain_handler_is_still_called() {
-        in_fresh_process("an_earlier_plain_handler_is_still_called", || {
-            let f = counting_plain as extern "C" fn(c_int) as usize;
-            set_previous(f, libc::SA_RESTART, &[]);
-            for (name, rt) in runtimes() {
-                let before = PLAIN_CALLS.load(SeqCst);
-                run_children(&rt, 3);
-                until(
-                    &format!("{name}: the earlier handler was not called"),
-                    || PLAIN_CALLS.load(SeqCst) >= before + 3,
-                );
-            }
-        });
+        in_fresh_process(
+            module_path!(),
+            "an_earlier_plain_handler_is_still_called",
+            || {
+                let f = counting_plain as extern "C" fn(c_int) as usize;
+                set_previous(f, libc::SA_RESTART, &[]);
+                for (name, rt) in runtimes() {
+                    let before = PLAIN_CALLS.load(SeqCst);
+                    run_children(&rt, 3);
+                    until(
+                        &format!("{name}: the earlier handler was not called"),
+                        || PLAIN_CALLS.load(SeqCst) >= before + 3,
+                    );
+                }
+            },
+        );
     }
 
     static ONCE_CALLS: AtomicUsize = AtomicUsize::new(0);
@@ -456,19 +419,23 @@ mod tests {
     /// would have without netpoll; the reaper goes on working.
     #[test]
     fn an_earlier_one_shot_handler_is_called_once() {
-        in_fresh_process("an_earlier_one_shot_handler_is_called_once", || {
-            let f =
-                counting_once as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as usize;
-            set_previous(f, libc::SA_SIGINFO | libc::SA_RESETHAND, &[]);
-            for (_, rt) in runtimes() {
-                run_children(&rt, 3);
-            }
-            until("the one-shot handler was not called", || {
-                ONCE_CALLS.load(SeqCst) > 0
-            });
-            // Six SIGCHLDs were handled (the reaper saw each): one call.
-            assert_eq!(ONCE_CALLS.load(SeqCst), 1);
-        });
+        in_fresh_process(
+            module_path!(),
+            "an_earlier_one_shot_handler_is_called_once",
+            || {
+                let f = counting_once as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void)
+                    as usize;
+                set_previous(f, libc::SA_SIGINFO | libc::SA_RESETHAND, &[]);
+                for (_, rt) in runtimes() {
+                    run_children(&rt, 3);
+                }
+                until("the one-shot handler was not called", || {
+                    ONCE_CALLS.load(SeqCst) > 0
+                });
+                // Six SIGCHLDs were handled (the reaper saw each): one call.
+                assert_eq!(ONCE_CALLS.load(SeqCst), 1);
+            },
+        );
     }
 
     /// SIG_IGN (the kernel would reap every child itself) is replaced:
@@ -476,6 +443,7 @@ mod tests {
     #[test]
     fn an_earlier_sig_ign_still_lets_children_be_waited_for() {
         in_fresh_process(
+            module_path!(),
             "an_earlier_sig_ign_still_lets_children_be_waited_for",
             || {
                 set_previous(libc::SIG_IGN, 0, &[]);
