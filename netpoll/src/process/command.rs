@@ -149,10 +149,18 @@ impl Command {
         let handle = Handle::try_current().ok_or_else(|| {
             io::Error::other("netpoll: no runtime here; spawn processes inside a netpoll runtime")
         })?;
+        let by_pidfd = Inner::by_pidfd(&handle);
+        if !by_pidfd {
+            // The SIGCHLD handler goes in before the first child of this
+            // path starts: under SIG_IGN or SA_NOCLDWAIT the kernel reaps a
+            // child that exits before it on its own, the status is lost,
+            // and the wait never ends.
+            Tracked::prepare()?;
+        }
         let mut std = self.std.spawn()?;
         metrics::add(&metrics::CHILDREN_SPAWNED, 1);
         let pid = std.id();
-        let inner = match Inner::new(&std, &handle) {
+        let inner = match Inner::new(&std, &handle, by_pidfd) {
             Ok(inner) => inner,
             Err(e) => {
                 // Never leave it unwatched: kill it and reap it the std way.
@@ -215,15 +223,27 @@ enum Inner {
 }
 
 impl Inner {
-    fn new(std: &std::process::Child, handle: &Handle) -> io::Result<Inner> {
+    /// Whether children spawned on `handle`'s runtime are held by pidfd
+    /// (else by the SIGCHLD reaper).
+    fn by_pidfd(handle: &Handle) -> bool {
         #[cfg(target_os = "linux")]
-        if handle.shared.config.pidfd && super::pidfd::available() {
+        return handle.shared.config.pidfd && super::pidfd::available();
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = handle;
+            false
+        }
+    }
+
+    fn new(std: &std::process::Child, handle: &Handle, by_pidfd: bool) -> io::Result<Inner> {
+        #[cfg(target_os = "linux")]
+        if by_pidfd {
             let pidfd = super::pidfd::open(std)?;
             return Ok(Inner::Pidfd(Box::new(super::pidfd::PidfdChild::new(
                 pidfd, handle,
             )?)));
         }
-        let _ = handle;
+        let _ = (handle, by_pidfd);
         Ok(Inner::Reaper(Tracked::new(std.id())?))
     }
 }

@@ -100,6 +100,12 @@ pub(crate) struct Tracked {
 }
 
 impl Tracked {
+    /// Starts the reaper, installing the SIGCHLD handler, if that has not
+    /// happened yet: called before spawning a child that will be tracked.
+    pub(crate) fn prepare() -> io::Result<()> {
+        reaper().map(drop)
+    }
+
     /// Starts tracking `pid`, a child we just spawned. A SIGCHLD that came
     /// before this call found nothing to reap; the check here covers it.
     /// Check and insert share one lock hold: a child exiting between them

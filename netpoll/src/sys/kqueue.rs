@@ -13,9 +13,9 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-/// Darwin fails a kevent whose timeout is too long with EINVAL; Go caps it
-/// at the same 10^6 s (11.5 days). A capped wait just returns early, empty.
-const MAX_WAIT: Duration = Duration::from_secs(1_000_000);
+// Darwin fails a kevent whose timeout is too long with EINVAL; Go caps it
+// at the same 10^6 s (11.5 days). A capped wait just returns early, empty.
+use super::MAX_WAIT;
 
 pub(crate) struct Kqueue {
     // First, so the queue closes before the wake pipe it may watch.

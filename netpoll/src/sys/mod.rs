@@ -283,6 +283,7 @@ impl Selector {
     pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<bool> {
         events.clear();
         let blocking = timeout != Some(Duration::ZERO);
+        let timeout = timeout.map(|d| d.min(MAX_WAIT));
         let woken = dispatch!(&self.backend, b => b.wait(events, timeout, blocking))?;
         if woken && blocking {
             // The backend drained the wake source before returning; only
@@ -307,6 +308,16 @@ impl Selector {
         Ok(true)
     }
 }
+
+/// The longest single wait asked of a backend (10^6 s, 11.5 days, Go's cap
+/// for kevent too). A longer timeout only comes from a timer that far away
+/// (`sleep(Duration::MAX)`, a far deadline), and the caller simply waits
+/// again when a capped wait returns early and empty. Beyond epoll_wait's
+/// int milliseconds (24.8 days), rustix turns to epoll_pwait2, which Linux
+/// before 5.11 lacks and older seccomp profiles refuse: every wait failed
+/// at once and the worker spun. Darwin's kevent fails too-long waits with
+/// EINVAL, and the 32-bit ppoll without time64 is limited as well.
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(1_000_000);
 
 /// A `Duration` as the kernel's timespec, saturating at the largest value
 /// the kernel takes.

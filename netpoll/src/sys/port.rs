@@ -13,9 +13,9 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-/// Longer timeouts are cut to this (Go does the same); a wait cut short
-/// just returns early, empty.
-const MAX_WAIT: Duration = Duration::from_secs(1_000_000);
+// Longer timeouts are cut to this (Go does the same); a wait cut short
+// just returns early, empty.
+use super::MAX_WAIT;
 
 pub(crate) struct Port {
     port: OwnedFd,

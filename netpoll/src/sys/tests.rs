@@ -4,7 +4,7 @@ use super::*;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Every backend that can run here.
 fn selectors() -> Vec<Selector> {
@@ -252,4 +252,157 @@ fn bad_poller_name_is_a_clear_error() {
 fn foreign_backend_is_unsupported_not_a_panic() {
     let err = Selector::new(Poller::Kqueue).err().unwrap();
     assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+}
+
+/// Set in a re-executed test binary: the test it is to run the body of.
+const FRESH_PROCESS_ENV: &str = "NETPOLL_TEST_FRESH_PROCESS";
+
+/// Runs `body` in a new copy of this test binary that runs only the test
+/// `name` of `module` (the caller's `module_path!()`), for tests that
+/// change the whole process once (a signal action, a seccomp filter).
+/// The poller backend is passed on through the inherited
+/// `NETPOLL_POLLER`. Fails if the copy fails, hangs for a minute, or ran no
+/// test.
+pub(super) fn in_fresh_process(module: &str, name: &str, body: fn()) {
+    let path = format!("{}::{name}", module.split_once("::").unwrap().1);
+    if std::env::var(FRESH_PROCESS_ENV).as_deref() == Ok(path.as_str()) {
+        body();
+        return;
+    }
+    // Output to a file, not a pipe: a grandchild left behind by a failing
+    // case (a stopped `sleep`) would hold a pipe open for good.
+    let log = std::env::temp_dir().join(format!("netpoll-fresh-{name}-{}", std::process::id()));
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([&path, "--exact", "--nocapture", "--test-threads=1"])
+        .env(FRESH_PROCESS_ENV, &path)
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    // A hang (a child whose exit was lost) fails the case, not the run.
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(status.success(), "{name} failed:\n{text}");
+    // Not a filter that matched nothing.
+    assert!(text.contains("1 passed"), "{name} did not run:\n{text}");
+}
+
+/// Makes `epoll_pwait2` fail with ENOSYS for this thread and the threads it
+/// starts from now on, as on Linux before 5.11 (and, with EPERM, under
+/// seccomp profiles that predate it).
+#[cfg(target_os = "linux")]
+fn refuse_epoll_pwait2() {
+    fn stmt(code: u32, k: u32) -> libc::sock_filter {
+        libc::sock_filter {
+            code: code as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        }
+    }
+    let filter = [
+        // The syscall number (`seccomp_data.nr`, at offset 0).
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_epoll_pwait2 as u32,
+        },
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers.
+    assert_eq!(
+        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
+        0
+    );
+    // SAFETY: `prog` points to a valid filter that lives through the call
+    // (the kernel copies it).
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    assert_eq!(r, 0, "seccomp: {}", io::Error::last_os_error());
+}
+
+/// A wait longer than epoll_wait's int milliseconds (24.8 days) went to
+/// epoll_pwait2, which Linux before 5.11 lacks and older seccomp profiles
+/// refuse: every wait failed at once, so a runtime whose next timer was
+/// that far away (`sleep(Duration::MAX)`, a far deadline) spun in its
+/// poller. Waits are capped, and a capped wait just returns early.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_wait_longer_than_epoll_wait_takes_needs_no_epoll_pwait2() {
+    in_fresh_process(
+        module_path!(),
+        "a_wait_longer_than_epoll_wait_takes_needs_no_epoll_pwait2",
+        || {
+            refuse_epoll_pwait2();
+            let sel = Selector::new(Poller::Epoll).unwrap();
+            let far = Some(Duration::from_secs(86_400 * 365 * 30));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    std::thread::sleep(Duration::from_millis(20));
+                    sel.wake().unwrap();
+                });
+                let mut ev = Events::new();
+                assert!(sel.wait(&mut ev, far).unwrap(), "not woken");
+            });
+
+            // A runtime whose only timer is 30 years away sleeps in its
+            // poller instead of failing wait after wait (which no metric
+            // counts: the CPU time this process spends tells).
+            let rt = crate::runtime::Builder::new_current_thread()
+                .poller(Poller::Epoll)
+                .build()
+                .unwrap();
+            let cpu = rt.block_on(async {
+                let never = crate::spawn(crate::time::sleep(Duration::MAX));
+                let before = cpu_time();
+                // 200 ms in which the only timer is the far one.
+                crate::spawn_blocking(|| std::thread::sleep(Duration::from_millis(200)))
+                    .await
+                    .unwrap();
+                never.abort();
+                cpu_time() - before
+            });
+            assert!(
+                cpu < Duration::from_millis(20),
+                "{cpu:?} of CPU in 200 ms: spinning"
+            );
+        },
+    );
+}
+
+/// User and system CPU time of this process so far.
+#[cfg(target_os = "linux")]
+fn cpu_time() -> Duration {
+    // SAFETY: an all-zero rusage is valid storage.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is valid storage for the call to fill.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) }, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
