@@ -315,3 +315,68 @@ fn a_missing_program_is_a_clear_error_and_leaks_no_fd() {
         assert_eq!(fd_count(), before, "{name}: fds leaked");
     }
 }
+
+/// A child that other code reaps first (a `waitpid` of its own, here on
+/// the test thread) makes `wait` fail with the kernel's ECHILD, on both
+/// paths, instead of waiting for a status nobody can get any more (the
+/// SIGCHLD reaper took ECHILD for "not exited yet" and waited for ever).
+#[test]
+fn a_child_reaped_by_other_code_fails_the_wait_instead_of_hanging() {
+    let _serial = serial();
+    for (name, rt) in runtimes() {
+        let mut stolen = 0;
+        for _ in 0..3 {
+            let (status, stole) = rt.block_on(async {
+                let mut child = Command::new("sh")
+                    .args(["-c", "sleep 0.1"])
+                    .spawn()
+                    .unwrap();
+                let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+                // Reap it behind netpoll's back, blocking this thread.
+                let stole =
+                    rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+                        .is_ok_and(|s| s.is_some());
+                let status = netpoll::time::timeout(Duration::from_secs(5), child.wait()).await;
+                (status, stole)
+            });
+            let status = status.unwrap_or_else(|_| panic!("{name}: wait hung"));
+            if stole {
+                stolen += 1;
+                let err = status.unwrap_err();
+                assert_eq!(err.raw_os_error(), Some(10), "{name}: ECHILD, got {err}");
+            }
+        }
+        eprintln!("{name}: {stolen} of 3 reaped behind netpoll's back");
+    }
+    assert_eq!(children(), 0, "no zombie left");
+    // The dropped children's pidfds went to the orphan reaper, which must
+    // let go of a child it cannot reap (its pidfd stays readable: keeping
+    // it spun the thread).
+    let cpu = || thread_cpu_ticks("netpoll-orphans");
+    let before = cpu();
+    std::thread::sleep(Duration::from_millis(300));
+    let spent = cpu() - before;
+    assert!(
+        spent <= 3,
+        "the orphan reaper spun: {spent} clock ticks in 300 ms"
+    );
+}
+
+/// CPU time (user + system, in clock ticks) of this process's threads
+/// named `name`.
+fn thread_cpu_ticks(name: &str) -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            // utime and stime: fields 14 and 15 of stat, 12 and 13 after comm.
+            Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
+        })
+        .sum()
+}

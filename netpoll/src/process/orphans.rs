@@ -21,7 +21,7 @@ struct Orphans {
 
 /// Takes over the pidfd of a child nobody will wait for.
 pub(crate) fn adopt(pidfd: OwnedFd) {
-    if matches!(reap(pidfd.as_fd()), Ok(Some(_))) {
+    if !still_running(&pidfd) {
         return;
     }
     match orphans() {
@@ -69,8 +69,13 @@ fn run(wake: OwnedFd) {
         let _ = poll(&mut polled, None);
         drop(polled);
         crate::sys::pipe::drain(&wake);
-        o.pidfds
-            .locked()
-            .retain(|fd| !matches!(reap(fd.as_fd()), Ok(Some(_))));
+        o.pidfds.locked().retain(still_running);
     }
+}
+
+/// Reaps the child if it has exited; whether it still runs. A child that
+/// `waitid` no longer knows (ECHILD: other code reaped it) is done too:
+/// keeping its pidfd, readable for good, would spin this thread.
+fn still_running(pidfd: &OwnedFd) -> bool {
+    matches!(reap(pidfd.as_fd()), Ok(None))
 }

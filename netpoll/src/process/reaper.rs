@@ -22,10 +22,32 @@ use std::task::{Poll, Waker};
 
 #[derive(Default)]
 struct Entry {
-    status: Option<ExitStatus>,
+    status: Option<Reaped>,
     wakers: Vec<Waker>,
     /// Its `Child` is gone: forget the entry once reaped.
     orphan: bool,
+}
+
+/// How a child's wait ended.
+#[derive(Clone, Copy, Debug)]
+enum Reaped {
+    /// We reaped it: its status.
+    Exited(ExitStatus),
+    /// `waitpid` said ECHILD: other code reaped it first (its own
+    /// `waitpid`, or SIGCHLD set to SIG_IGN after our handler went in), so
+    /// its status is gone. Waiting on would wait for ever.
+    Lost,
+}
+
+impl Reaped {
+    fn status(self) -> io::Result<ExitStatus> {
+        match self {
+            Reaped::Exited(s) => Ok(s),
+            Reaped::Lost => Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::CHILD.raw_os_error(),
+            )),
+        }
+    }
 }
 
 struct Reaper {
@@ -76,18 +98,21 @@ impl Reaper {
     }
 }
 
-/// `waitpid(pid, WNOHANG)` for one of our children.
-fn try_reap(pid: u32) -> Option<ExitStatus> {
+/// `waitpid(pid, WNOHANG)` for one of our children: `None` while it runs.
+fn try_reap(pid: u32) -> Option<Reaped> {
     let pid = Pid::from_raw(pid as i32)?;
     loop {
         match waitpid(Some(pid), WaitOptions::NOHANG) {
             Ok(Some((_, status))) => {
                 metrics::add(&metrics::CHILDREN_REAPED, 1);
-                return Some(ExitStatus::from_raw(status.as_raw()));
+                return Some(Reaped::Exited(ExitStatus::from_raw(status.as_raw())));
             }
+            Ok(None) => return None,
             Err(rustix::io::Errno::INTR) => {}
-            // Not exited yet, or (ECHILD) not ours to wait for.
-            _ => return None,
+            // A child of ours that `waitpid` does not know was reaped by
+            // someone else.
+            Err(rustix::io::Errno::CHILD) => return Some(Reaped::Lost),
+            Err(_) => return None,
         }
     }
 }
@@ -144,7 +169,7 @@ impl Tracked {
                 e.status = try_reap(self.pid);
             }
             match e.status {
-                Some(s) => Poll::Ready(Ok(s)),
+                Some(r) => Poll::Ready(r.status()),
                 None => {
                     if !e.wakers.iter().any(|w| w.will_wake(cx.waker())) {
                         e.wakers.push(cx.waker().clone());
@@ -162,7 +187,7 @@ impl Tracked {
         if e.status.is_none() {
             e.status = try_reap(self.pid);
         }
-        Ok(e.status)
+        e.status.map(Reaped::status).transpose()
     }
 
     /// Sends `sig` by PID, or with `sig` `None` the null signal (Go:
