@@ -629,7 +629,10 @@ pub(crate) struct Worker {
     index: usize,
     local: RefCell<Local<Runnable>>,
     events: RefCell<Events>,
+    /// Task polls run (Go: schedtick).
     tick: Cell<u32>,
+    /// The tick of the last maintenance, so it runs once per 61 polls.
+    maintained_at: Cell<u32>,
     lifo_polls: Cell<u32>,
     searching: Cell<bool>,
     /// Inside the poller, delivering events: the tasks they wake notify
@@ -651,6 +654,7 @@ impl Worker {
             local: RefCell::new(local),
             events: RefCell::new(Events::new()),
             tick: Cell::new(0),
+            maintained_at: Cell::new(0),
             lifo_polls: Cell::new(0),
             searching: Cell::new(false),
             delivering: Cell::new(false),
@@ -774,6 +778,7 @@ impl Worker {
             self.stop_searching();
         }
         Stats::bump(&self.stats.polls);
+        self.tick.set(self.tick.get().wrapping_add(1));
         let remote = self.remote();
         remote.enter_poll(r.metadata().location);
         crate::coop::with_budget(|| r.run());
@@ -782,9 +787,12 @@ impl Worker {
 
     /// Work this worker can take without looking elsewhere.
     pub(crate) fn next_task(&self) -> Option<Runnable> {
-        let tick = self.tick.get().wrapping_add(1);
-        self.tick.set(tick);
-        if tick.is_multiple_of(MAINTENANCE_INTERVAL) {
+        // Ticks count task polls (Go: schedtick), not calls here: a worker
+        // that keeps finding nothing must not poll the kernel every 61
+        // empty looks (that was one zero-timeout epoll_pwait per 20 echo
+        // round trips on a current-thread runtime).
+        let tick = self.tick.get();
+        if tick.is_multiple_of(MAINTENANCE_INTERVAL) && self.maintained_at.replace(tick) != tick {
             self.maintenance();
             if let Some(r) = self.shared.inject.pop() {
                 return Some(r);
@@ -809,6 +817,10 @@ impl Worker {
     /// A fair share of the global queue: the first to run, the rest into
     /// the local queue.
     fn take_from_inject(&self) -> Option<Runnable> {
+        // The usual answer, with one load: nothing queued from outside.
+        if self.shared.inject.is_empty() {
+            return None;
+        }
         let workers = self.shared.config.workers.max(1);
         let want = (self.shared.inject.len.load(Relaxed) / workers + 1).min(128);
         let mut batch = self.shared.inject.pop_batch(want).into_iter();
@@ -938,6 +950,10 @@ impl Worker {
         shared.idle.poller_enter();
         if shared.is_shutdown() || woken() || shared.any_work(self.index) {
             shared.idle.poller_leave();
+            // A due timer is work only once fired: firing it here, not
+            // only after a wait, keeps a worker whose sole work is a due
+            // timer from coming straight back without it, for ever.
+            shared.timers().fire(Instant::now());
             return;
         }
         let now = Instant::now();
