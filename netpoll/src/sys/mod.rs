@@ -28,6 +28,8 @@ pub(crate) mod pidfd;
 pub(crate) mod pipe;
 mod poll;
 pub(crate) mod sigchld;
+// Only the Linux kernel copy paths (sendfile, splice) need it.
+#[cfg(target_os = "linux")]
 pub(crate) mod sigpipe;
 
 // Each platform has one native backend, named `Native` below, plus
