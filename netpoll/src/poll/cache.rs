@@ -129,8 +129,23 @@ mod tests {
         assert_eq!(locate(64), (1, 0));
         assert_eq!(locate(191), (1, 127));
         assert_eq!(locate(192), (2, 0));
+        // Block sizes in u64: the last block holds 2^32 descriptors, more
+        // than a 32-bit usize counts (`FIRST_BLOCK << 26` wraps to 0 there).
+        let size = |b: usize| (FIRST_BLOCK as u64) << b;
         let (b, o) = locate(u32::MAX);
-        assert!(b < BLOCKS && o < FIRST_BLOCK << b);
+        assert!(b < BLOCKS && (o as u64) < size(b));
+        // Each block starts where the one before it ends.
+        let mut start = 0u64;
+        for b in 0..BLOCKS {
+            if let Ok(first) = u32::try_from(start) {
+                assert_eq!(locate(first), (b, 0), "first index of block {b}");
+            }
+            start += size(b);
+            if let Ok(last) = u32::try_from(start - 1) {
+                assert_eq!(locate(last), (b, (size(b) - 1) as usize), "last of {b}");
+            }
+        }
+        assert!(start > u64::from(u32::MAX), "every u32 index has a block");
     }
 
     #[test]
