@@ -78,7 +78,20 @@ pub(crate) fn alloc() -> io::Result<Slot> {
             let i = next as u32;
             let (block, _) = locate(i);
             if CACHE.blocks[block].load(Ordering::Acquire).is_null() {
-                let len = FIRST_BLOCK << block;
+                // The last blocks hold more descriptors than a 32-bit
+                // address space (2^32 in the last): refuse, never wrap.
+                let len = usize::try_from((FIRST_BLOCK as u64) << block)
+                    .ok()
+                    .filter(|n| {
+                        n.checked_mul(std::mem::size_of::<PollDesc>())
+                            .is_some_and(|b| b <= isize::MAX as usize)
+                    })
+                    .ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::OutOfMemory,
+                            "netpoll: no poll descriptor left (address space exhausted)",
+                        )
+                    })?;
                 let descs: Box<[PollDesc]> = (0..len).map(|_| PollDesc::new()).collect();
                 // The block is leaked on purpose: descriptors are never freed.
                 let start = Box::leak(descs).as_mut_ptr();

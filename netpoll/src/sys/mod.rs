@@ -88,6 +88,17 @@ use poll::Poll as Native;
 
 pub(crate) use event::{Events, Interest, Readiness, MAX_EVENTS, WAKE_TOKEN};
 
+/// Bits of a token that survive the kernel's user field on every backend
+/// this platform can pick: the native one's and poll(2)'s (which keeps its
+/// own table of 64-bit tokens). One cache of poll descriptors serves every
+/// netpoller of the process, so the narrowest field decides the token
+/// layout for all of them (see `poll::token`).
+pub(crate) const TOKEN_BITS: u32 = if Native::TOKEN_BITS < poll::Poll::TOKEN_BITS {
+    Native::TOKEN_BITS
+} else {
+    poll::Poll::TOKEN_BITS
+};
+
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
