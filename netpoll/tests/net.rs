@@ -702,8 +702,7 @@ fn emfile_child() {
 
 #[test]
 fn accept_keeps_working_after_the_fd_limit() {
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
+    let out = common::this_test_binary()
         .args([
             "--exact",
             "emfile_child",
