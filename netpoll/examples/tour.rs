@@ -349,23 +349,23 @@ fn files_pick_their_path(_: &Netpoller) -> Result<String, String> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
     let fifo = dir.join("fifo");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .map_err(|e| e.to_string())?;
+    // mkfifo(1): every Unix has it (rustix's mknodat is missing on Apple).
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .map_err(|e| format!("mkfifo: {e}"))?;
+    if !made.success() {
+        return Err(format!("mkfifo: {made}"));
+    }
     let res = rt.block_on(async {
         // A FIFO: a task blocks reading it until another task writes.
-        let r = OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(&fifo)
-            .await?;
-        // (A FIFO without a writer reads as EOF: open the writer first.)
+        // Opening one end waits for the other (on the blocking pool), so
+        // both are opened at once.
+        let path = fifo.clone();
+        let reader_end =
+            netpoll::spawn(async move { OpenOptions::new().read(true).open(&path).await });
         let w = OpenOptions::new().write(true).open(&fifo).await?;
+        let r = reader_end.await.map_err(std::io::Error::other)??;
         let reader = netpoll::spawn(async move {
             let mut buf = [0; 4];
             r.read_exact(&mut buf).await.map(|_| r.is_pollable())
@@ -524,9 +524,23 @@ fn timers_never_fire_early(_: &Netpoller) -> Result<String, String> {
     ))
 }
 
+/// A non-blocking, close-on-exec pipe.
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
-    use rustix::pipe::{pipe_with, PipeFlags};
-    pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).map_err(|e| e.to_string())
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        use rustix::pipe::{pipe_with, PipeFlags};
+        pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).map_err(|e| e.to_string())
+    }
+    // Apple has no pipe2: the flags follow at once.
+    #[cfg(target_vendor = "apple")]
+    {
+        let (r, w) = rustix::pipe::pipe().map_err(|e| e.to_string())?;
+        for fd in [&r, &w] {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC).map_err(|e| e.to_string())?;
+            rustix::io::ioctl_fionbio(fd, true).map_err(|e| e.to_string())?;
+        }
+        Ok((r, w))
+    }
 }
 
 /// Runs a future on this thread until it completes (the runtime arrives

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fd_count, flavours, serial, SLACK};
+use common::{fd_count, flavours, mkfifo, serial, SLACK};
 use netpoll::fs::{File, OpenOptions};
 use netpoll::io::{is_closed, is_deadline, pipe};
 use netpoll::time::sleep;
@@ -19,11 +19,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir(&dir).unwrap();
     dir
-}
-
-fn mkfifo(path: &std::path::Path) {
-    use rustix::fs::{mknodat, FileType, Mode, CWD};
-    mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
 }
 
 const O_NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;

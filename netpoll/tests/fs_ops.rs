@@ -5,7 +5,7 @@ mod common;
 
 use common::{fd_count, flavours, serial};
 use netpoll::fs;
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{Mode, OFlags};
 use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -276,14 +276,7 @@ fn blocking_calls_leave_the_runtime_thread_free() {
         let dir = Scratch::new("off_thread", name);
         std::fs::create_dir(&dir.0).unwrap();
         let fifo = dir.join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        common::mkfifo(&fifo);
         // Opens the write end without blocking: only works while a reader
         // has the FIFO open (ENXIO otherwise).
         let open_writer = |p: &Path| {

@@ -233,9 +233,17 @@ fn close_from_another_task_wakes_read_write_and_accept() {
                 s1.fetch_add(1, SeqCst);
                 r.read(&mut [0; 8]).await.map(drop)
             });
+            // Writes until one blocks: the send buffer was full, but the
+            // kernel may still grow it or move bytes to the peer a while
+            // after `fill` gave up (a 64 KiB write once completed before
+            // the close under qemu), so a single write could finish first.
             let write = netpoll::spawn(async move {
                 s2.fetch_add(1, SeqCst);
-                w.write_all(&[0; 1 << 16]).await
+                loop {
+                    w.write_all(&[0; 1 << 16]).await?;
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), std::io::Error>(())
             });
             let accept = netpoll::spawn(async move {
                 s3.fetch_add(1, SeqCst);
@@ -702,8 +710,7 @@ fn emfile_child() {
 
 #[test]
 fn accept_keeps_working_after_the_fd_limit() {
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
+    let out = common::this_test_binary()
         .args([
             "--exact",
             "emfile_child",

@@ -320,14 +320,123 @@ fn tempfile_in_target() -> std::path::PathBuf {
     p
 }
 
-/// A bad `NETPOLL_POLLER` value is reported, and a backend this platform
-/// lacks is `Unsupported`.
+/// The native backend of the platform the tests run on.
+fn native_backend() -> Poller {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        Poller::Epoll
+    } else if cfg!(any(target_os = "illumos", target_os = "solaris")) {
+        Poller::EventPorts
+    } else if cfg!(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )) {
+        Poller::Kqueue
+    } else {
+        Poller::Poll
+    }
+}
+
+/// Every platform has its native backend and poll(2); a backend it lacks
+/// is `Unsupported`, with the backend's name in the message.
 #[test]
 fn backend_choice_errors_are_clear() {
     let _serial = serial();
-    let err = Netpoller::new(Poller::EventPorts).unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::Unsupported);
-    assert!(err.to_string().contains("ports"));
+    let native = native_backend();
+    for kind in [native, Poller::Poll] {
+        let poller = Netpoller::new(kind).unwrap();
+        assert_eq!(poller.backend(), kind);
+    }
+    for kind in [Poller::Epoll, Poller::Kqueue, Poller::EventPorts] {
+        if kind == native {
+            continue;
+        }
+        let err = Netpoller::new(kind).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{kind:?}");
+        assert!(err.to_string().contains(kind.name()), "{kind:?}: {err}");
+    }
+}
+
+/// Runs `f` on a thread of its own and fails if it has not returned
+/// within `limit`: a call that blocks must fail the test, not hang it (the
+/// blocked thread is left behind; the failing test ends the process).
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what}: still blocked after {limit:?}"))
+}
+
+/// While one thread waits in the kernel with no timeout, the others go on
+/// using the poller: they register fds, poll without blocking and see
+/// their events, and a wake ends the sleeper's wait. The scheduler lives
+/// on this (one worker sleeps in the poller while the others poll between
+/// tasks), as Go's does, and every kernel interface allows it. libkqueue
+/// (kqueue on Linux) before 2.7.0 held the kqueue's lock for the whole of
+/// a blocking kevent(): a second worker's non-blocking poll then waited
+/// for the sleeper, and the tasks queued behind it never ran (a million
+/// cross-thread wakes hung with half the pipes unread, issue 20).
+#[test]
+fn other_threads_use_the_poller_while_one_waits_in_it() {
+    let _serial = serial();
+    let limit = Duration::from_secs(10);
+    for kind in backends() {
+        let poller = Netpoller::new(kind).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(Barrier::new(2));
+        let sleeper = {
+            let (poller, stop, started) = (poller.clone(), stop.clone(), started.clone());
+            thread::spawn(move || {
+                let mut events = Events::new();
+                started.wait();
+                while !stop.load(SeqCst) {
+                    // No timeout: only an event or a wake ends it.
+                    poller.poll(&mut events, None).unwrap();
+                }
+            })
+        };
+        started.wait();
+        // Most likely asleep by now; if not, the steps below only prove
+        // less, never fail wrongly.
+        thread::sleep(Duration::from_millis(50));
+        let p = poller.clone();
+        within(
+            limit,
+            &format!("{kind:?}: register, poll and see an event"),
+            move || {
+                for _ in 0..3 {
+                    let (r, w) = pipe();
+                    let reg = p.register(r).unwrap();
+                    rustix::io::write(&w, b"x").unwrap();
+                    let mut cx = Context::from_waker(Waker::noop());
+                    let mut events = Events::new();
+                    // The event goes to whichever thread's wait takes it.
+                    while reg.poll_read_ready(&mut cx).is_pending() {
+                        p.poll(&mut events, Some(Duration::ZERO)).unwrap();
+                        thread::yield_now();
+                    }
+                }
+            },
+        );
+        stop.store(true, SeqCst);
+        let p = poller.clone();
+        within(
+            limit,
+            &format!("{kind:?}: a wake ends the wait"),
+            move || {
+                p.wake().unwrap();
+                sleeper.join().unwrap();
+            },
+        );
+    }
 }
 
 /// A wake that reaches the kernel is counted; one that coalesces with a

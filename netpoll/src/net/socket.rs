@@ -29,6 +29,17 @@ fn short_reads_drain(domain: Domain) -> bool {
     domain != Domain::UNIX
 }
 
+/// The address family of a socket: SO_DOMAIN where the kernel has it
+/// (Linux), elsewhere the family of the socket's own address, which
+/// getsockname reports for an unbound socket too (an unnamed AF_UNIX
+/// socket included). socket2 offers `domain()` on Linux only.
+fn domain_of(fd: &OwnedFd) -> io::Result<Domain> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return SockRef::from(fd).domain();
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return Ok(SockRef::from(fd).local_addr()?.domain());
+}
+
 /// A registered, non-blocking, close-on-exec socket.
 pub(crate) struct Socket {
     fd: Fd,
@@ -47,7 +58,7 @@ impl Socket {
     /// Takes over an fd: makes it non-blocking and registers it with the
     /// current runtime's poller (Go: newFD + netFD.init).
     pub(crate) fn adopt(fd: OwnedFd) -> io::Result<Socket> {
-        let domain = SockRef::from(&fd).domain()?;
+        let domain = domain_of(&fd)?;
         Socket::adopt_as(fd, short_reads_drain(domain))
     }
 

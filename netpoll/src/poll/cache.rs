@@ -78,7 +78,20 @@ pub(crate) fn alloc() -> io::Result<Slot> {
             let i = next as u32;
             let (block, _) = locate(i);
             if CACHE.blocks[block].load(Ordering::Acquire).is_null() {
-                let len = FIRST_BLOCK << block;
+                // The last blocks hold more descriptors than a 32-bit
+                // address space (2^32 in the last): refuse, never wrap.
+                let len = usize::try_from((FIRST_BLOCK as u64) << block)
+                    .ok()
+                    .filter(|n| {
+                        n.checked_mul(std::mem::size_of::<PollDesc>())
+                            .is_some_and(|b| b <= isize::MAX as usize)
+                    })
+                    .ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::OutOfMemory,
+                            "netpoll: no poll descriptor left (address space exhausted)",
+                        )
+                    })?;
                 let descs: Box<[PollDesc]> = (0..len).map(|_| PollDesc::new()).collect();
                 // The block is leaked on purpose: descriptors are never freed.
                 let start = Box::leak(descs).as_mut_ptr();
@@ -129,8 +142,23 @@ mod tests {
         assert_eq!(locate(64), (1, 0));
         assert_eq!(locate(191), (1, 127));
         assert_eq!(locate(192), (2, 0));
+        // Block sizes in u64: the last block holds 2^32 descriptors, more
+        // than a 32-bit usize counts (`FIRST_BLOCK << 26` wraps to 0 there).
+        let size = |b: usize| (FIRST_BLOCK as u64) << b;
         let (b, o) = locate(u32::MAX);
-        assert!(b < BLOCKS && o < FIRST_BLOCK << b);
+        assert!(b < BLOCKS && (o as u64) < size(b));
+        // Each block starts where the one before it ends.
+        let mut start = 0u64;
+        for b in 0..BLOCKS {
+            if let Ok(first) = u32::try_from(start) {
+                assert_eq!(locate(first), (b, 0), "first index of block {b}");
+            }
+            start += size(b);
+            if let Ok(last) = u32::try_from(start - 1) {
+                assert_eq!(locate(last), (b, (size(b) - 1) as usize), "last of {b}");
+            }
+        }
+        assert!(start > u64::from(u32::MAX), "every u32 index has a block");
     }
 
     #[test]

@@ -20,6 +20,10 @@ impl Epoll {
     /// Which [`Poller`](super::Poller) this is.
     pub(crate) const KIND: super::Poller = super::Poller::Epoll;
 
+    /// `epoll_data` is a 64-bit union on every Linux, 32-bit ones
+    /// included: a token keeps all of its bits.
+    pub(crate) const TOKEN_BITS: u32 = 64;
+
     pub(crate) fn new() -> io::Result<Epoll> {
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;

@@ -27,6 +27,10 @@ impl Kqueue {
     /// Which [`Poller`](super::Poller) this is.
     pub(crate) const KIND: super::Poller = super::Poller::Kqueue;
 
+    /// `udata` is a pointer: 32 bits on a 32-bit target, where the poll
+    /// layer packs tokens narrower (see `poll::token`).
+    pub(crate) const TOKEN_BITS: u32 = usize::BITS;
+
     pub(crate) fn new() -> io::Result<Kqueue> {
         let kq = kqueue::kqueue()?;
         // kqueue() is not close-on-exec by default on any of these systems
@@ -163,10 +167,9 @@ fn translate(ev: &Event) -> Option<Readiness> {
     }
 }
 
-/// The token in kqueue's pointer-sized `udata`. On 64-bit targets every
-/// token fits; on 32-bit targets the poll layer packs index and sequence
-/// into 32 bits (see `poll::token`), so it fits there too, and a token
-/// that does not is refused rather than truncated.
+/// The token in kqueue's pointer-sized `udata`. The poll layer packs
+/// tokens to [`Kqueue::TOKEN_BITS`] (see `poll::token`), so every token
+/// fits; one that did not would be refused rather than truncated.
 fn udata(token: u64) -> io::Result<*mut c_void> {
     match usize::try_from(token) {
         Ok(t) => Ok(t as *mut c_void),

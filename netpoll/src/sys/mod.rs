@@ -28,6 +28,8 @@ pub(crate) mod pidfd;
 pub(crate) mod pipe;
 mod poll;
 pub(crate) mod sigchld;
+// Only the Linux kernel copy paths (sendfile, splice) need it.
+#[cfg(target_os = "linux")]
 pub(crate) mod sigpipe;
 
 // Each platform has one native backend, named `Native` below, plus
@@ -85,6 +87,17 @@ use port::Port as Native;
 use poll::Poll as Native;
 
 pub(crate) use event::{Events, Interest, Readiness, MAX_EVENTS, WAKE_TOKEN};
+
+/// Bits of a token that survive the kernel's user field on every backend
+/// this platform can pick: the native one's and poll(2)'s (which keeps its
+/// own table of 64-bit tokens). One cache of poll descriptors serves every
+/// netpoller of the process, so the narrowest field decides the token
+/// layout for all of them (see `poll::token`).
+pub(crate) const TOKEN_BITS: u32 = if Native::TOKEN_BITS < poll::Poll::TOKEN_BITS {
+    Native::TOKEN_BITS
+} else {
+    poll::Poll::TOKEN_BITS
+};
 
 use std::io;
 use std::os::fd::BorrowedFd;

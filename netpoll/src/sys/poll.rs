@@ -28,6 +28,9 @@ impl Poll {
     /// Which [`Poller`](super::Poller) this is.
     pub(crate) const KIND: super::Poller = super::Poller::Poll;
 
+    /// Tokens live in this backend's own table, never in the kernel.
+    pub(crate) const TOKEN_BITS: u32 = 64;
+
     pub(crate) fn new() -> io::Result<Poll> {
         let (wake_r, wake_w) = nonblocking_pipe()?;
         Ok(Poll {

@@ -26,6 +26,10 @@ impl Port {
     /// Which [`Poller`](super::Poller) this is.
     pub(crate) const KIND: super::Poller = super::Poller::EventPorts;
 
+    /// The user value is a pointer: 32 bits on a 32-bit target, where the
+    /// poll layer packs tokens narrower (see `poll::token`).
+    pub(crate) const TOKEN_BITS: u32 = usize::BITS;
+
     pub(crate) fn new() -> io::Result<Port> {
         let port = port::create()?;
         // port_create takes no flags; set close-on-exec at once, as Go does.
@@ -139,8 +143,14 @@ fn associate(port: BorrowedFd<'_>, fd: RawFd, interest: Interest, token: u64) ->
     if interest.contains(Interest::WRITE) {
         flags |= PollFlags::OUT;
     }
-    // Targets with event ports are all 64-bit: a token fits the pointer.
-    let user = token as usize as *mut c_void;
+    // The poll layer packs tokens to `Port::TOKEN_BITS`, the pointer's
+    // width; one that did not fit would be refused rather than truncated.
+    let user = usize::try_from(token).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "netpoll: token does not fit the event port's user pointer",
+        )
+    })? as *mut c_void;
     // port_associate requires `fd` to stay valid while associated. The
     // kernel also drops a closed fd's association itself, and `user` is a
     // token, never dereferenced.

@@ -13,7 +13,9 @@
 //! was not blocked cannot have been pending on the thread).
 //!
 //! rustix has these calls only in its libc-implementer's `runtime`
-//! module, so they go through libc, here and nowhere else.
+//! module, so they go through libc, here and nowhere else. Linux only:
+//! the kernel copy paths are the only users (socket sends pass a flag,
+//! and pipe writes keep the process's disposition).
 
 use rustix::io::Errno;
 
@@ -91,8 +93,9 @@ fn sigpipe_set() -> libc::sigset_t {
 
 /// Linux queues a blocked signal even when its action is to ignore it, so
 /// the write's SIGPIPE is pending: a zero timeout takes it, and could not
-/// wait even if something else had taken it first.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// wait even if something else had taken it first. (Elsewhere POSIX lets
+/// an ignored signal be dropped while blocked, and not every system has
+/// sigtimedwait; only Linux's copy paths use this module.)
 fn take(set: &libc::sigset_t) {
     let zero = libc::timespec {
         tv_sec: 0,
@@ -106,26 +109,4 @@ fn take(set: &libc::sigset_t) {
             return;
         }
     }
-}
-
-/// Elsewhere an ignored signal may be dropped even while blocked (POSIX
-/// leaves it open), and not every system has sigtimedwait: take it only
-/// if it is pending, with sigwait, which then returns at once. (Only a
-/// SIGPIPE sent to the whole process at that very moment, and taken by
-/// another thread in between, could make it wait.)
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn take(set: &libc::sigset_t) {
-    // SAFETY: an all-zero sigset_t is valid storage for sigpending.
-    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `pending` is a valid sigset_t for the call to fill in.
-    if unsafe { libc::sigpending(&mut pending) } != 0 {
-        return;
-    }
-    // SAFETY: `pending` was filled in by sigpending.
-    if unsafe { libc::sigismember(&pending, libc::SIGPIPE) } != 1 {
-        return;
-    }
-    let mut sig = 0;
-    // SAFETY: `set` is valid, `sig` is storage for the signal taken.
-    unsafe { libc::sigwait(set, &mut sig) };
 }

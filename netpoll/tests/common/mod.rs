@@ -42,9 +42,84 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// How many fds this process has open.
+/// How many fds this process has open: the kernel's own list where it has
+/// one (/proc/self/fd on Linux, /dev/fd on Apple systems), elsewhere by
+/// asking each fd number below the limit (FreeBSD's /dev/fd lists only 0-2
+/// unless fdescfs is mounted, illumos lists every possible number).
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const LIST: Option<&str> = Some("/proc/self/fd");
+    #[cfg(target_vendor = "apple")]
+    const LIST: Option<&str> = Some("/dev/fd");
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+    const LIST: Option<&str> = None;
+    if let Some(dir) = LIST {
+        return std::fs::read_dir(dir).unwrap().count();
+    }
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+        .min(1 << 16) as i32;
+    (0..limit)
+        // SAFETY: F_GETFD only reads the fd's flags; a number that is not
+        // an open fd fails with EBADF and nothing else happens.
+        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+        .count()
+}
+
+/// Whether process `pid` exists, running or a zombie not yet reaped
+/// (kill(pid, 0), which any Unix answers without /proc).
+pub fn process_exists(pid: u32) -> bool {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a child's pid is positive");
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) | Err(rustix::io::Errno::PERM) => true,
+        Err(_) => false,
+    }
+}
+
+/// Makes a FIFO at `path` (mkfifo(3), which every Unix has; rustix's
+/// mknodat is missing on Apple systems).
+pub fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path for the call's duration.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {path:?}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The emulator command the tests run under, from `NETPOLL_TEST_QEMU`
+/// (CI's foreign-architecture lanes set it to the same command as cargo's
+/// runner, e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`).
+fn qemu() -> Option<Vec<String>> {
+    let cmd = std::env::var("NETPOLL_TEST_QEMU").ok()?;
+    let words: Vec<String> = cmd.split_whitespace().map(String::from).collect();
+    (!words.is_empty()).then_some(words)
+}
+
+/// Whether the tests run under qemu-user, whose emulation has known gaps
+/// (the tests that meet one name it).
+pub fn under_qemu() -> bool {
+    qemu().is_some()
+}
+
+/// A command that runs this test binary again (for tests that need a
+/// process of their own). Under qemu-user the binary goes through the
+/// emulator: without binfmt_misc the kernel cannot exec a foreign one.
+pub fn this_test_binary() -> std::process::Command {
+    let exe = std::env::current_exe().unwrap();
+    match qemu() {
+        Some(words) => {
+            let mut cmd = std::process::Command::new(&words[0]);
+            cmd.args(&words[1..]).arg(exe);
+            cmd
+        }
+        None => std::process::Command::new(exe),
+    }
 }
 
 struct Unpark(Thread);
@@ -71,8 +146,22 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 
 /// A non-blocking, close-on-exec pipe.
 pub fn pipe() -> (OwnedFd, OwnedFd) {
-    use rustix::pipe::{pipe_with, PipeFlags};
-    pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).unwrap()
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        use rustix::pipe::{pipe_with, PipeFlags};
+        pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).unwrap()
+    }
+    // Apple has no pipe2: the flags follow at once (a child forked in
+    // between would inherit the ends, as the library's sys/pipe.rs says).
+    #[cfg(target_vendor = "apple")]
+    {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        for fd in [&r, &w] {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC).unwrap();
+            rustix::io::ioctl_fionbio(fd, true).unwrap();
+        }
+        (r, w)
+    }
 }
 
 /// One runtime of each flavour (multi-thread with 2 workers), named. The
