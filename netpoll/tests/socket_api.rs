@@ -1,14 +1,15 @@
-//! tokio's socket API on netpoll's sockets: readiness with non-waiting
-//! I/O (`readable`, `writable`, `try_read`, `try_write`, `try_send`,
-//! `try_recv`...) under Go's close and deadline semantics. On both
-//! runtime flavours; the poller backend comes from NETPOLL_POLLER (CI runs
-//! the file once per backend).
+//! tokio's socket API on netpoll's sockets: `TcpSocket` (options before
+//! bind, listen, connect), linger and buffer sizes on `TcpStream`, and
+//! readiness with non-waiting I/O (`readable`, `writable`, `try_read`,
+//! `try_write`, `try_send`, `try_recv`...) under Go's close and deadline
+//! semantics. On both runtime flavours; the poller backend comes from
+//! NETPOLL_POLLER (CI runs the file once per backend).
 
 mod common;
 
-use common::{flavours, serial, SLACK};
+use common::{fd_count, flavours, serial, SLACK};
 use netpoll::io::{is_closed, is_deadline};
-use netpoll::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixStream};
+use netpoll::net::{TcpListener, TcpSocket, TcpStream, UdpSocket, UnixDatagram, UnixStream};
 use netpoll::time::{sleep, timeout};
 use std::io::{ErrorKind, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
@@ -568,6 +569,300 @@ fn try_read_does_not_wait_behind_a_read_in_progress() {
             assert!(would_block(b.try_read(&mut buf)), "{name}");
             let got = timeout(PROMPT, read).await.unwrap().unwrap().unwrap();
             assert_eq!(&got, b"abcd", "{name}");
+        });
+    }
+}
+
+/// Whether this host has IPv6 loopback; tests of `[::1]` skip without it.
+fn have_v6() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
+#[test]
+fn tcp_socket_options_round_trip_and_bind_listen_connect_v4_and_v6() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let mut families = vec![("v4", "127.0.0.1:0")];
+            if have_v6() {
+                families.push(("v6", "[::1]:0"));
+            } else {
+                eprintln!("no IPv6 loopback here: the v6 half is skipped");
+            }
+            for (fam, local) in families {
+                let new = || match fam {
+                    "v4" => TcpSocket::new_v4(),
+                    _ => TcpSocket::new_v6(),
+                };
+                let s = new().unwrap();
+                s.set_reuseaddr(true).unwrap();
+                assert!(s.reuseaddr().unwrap());
+                s.set_reuseaddr(false).unwrap();
+                assert!(!s.reuseaddr().unwrap());
+                s.set_reuseport(true).unwrap();
+                assert!(s.reuseport().unwrap());
+                s.set_reuseport(false).unwrap();
+                assert!(!s.reuseport().unwrap());
+                if fam == "v6" {
+                    s.set_only_v6(true).unwrap();
+                    assert!(s.only_v6().unwrap());
+                    s.set_only_v6(false).unwrap();
+                    assert!(!s.only_v6().unwrap());
+                } else {
+                    // IPV6_V6ONLY on an IPv4 socket: the kernel's errno.
+                    let err = s.set_only_v6(true).unwrap_err();
+                    assert!(err.raw_os_error().is_some(), "{name}: {err}");
+                }
+                s.set_send_buffer_size(64 * 1024).unwrap();
+                assert!(s.send_buffer_size().unwrap() >= 64 * 1024, "{name} {fam}");
+                s.set_recv_buffer_size(64 * 1024).unwrap();
+                assert!(s.recv_buffer_size().unwrap() >= 64 * 1024, "{name} {fam}");
+                s.set_nodelay(true).unwrap();
+                assert!(s.nodelay().unwrap());
+                s.set_keepalive(true).unwrap();
+                assert!(s.keepalive().unwrap());
+                assert_eq!(s.linger().unwrap(), None);
+                s.set_linger(Some(Duration::from_secs(3))).unwrap();
+                assert_eq!(s.linger().unwrap(), Some(Duration::from_secs(3)));
+                s.set_linger(None).unwrap();
+                assert!(s.take_error().unwrap().is_none());
+
+                // Bind, listen, connect; the options carry over.
+                s.bind(local.parse().unwrap()).unwrap();
+                let addr = s.local_addr().unwrap();
+                assert_ne!(addr.port(), 0);
+                let listener = s.listen(16).unwrap();
+                assert_eq!(listener.local_addr().unwrap(), addr);
+                let c = new().unwrap();
+                c.set_nodelay(true).unwrap();
+                c.set_linger(Some(Duration::ZERO)).unwrap();
+                let client = timeout(PROMPT, c.connect(addr)).await.unwrap().unwrap();
+                let (server, peer) = listener.accept().await.unwrap();
+                assert_eq!(peer, client.local_addr().unwrap(), "{name} {fam}");
+                assert!(client.nodelay().unwrap());
+                assert_eq!(client.linger().unwrap(), Some(Duration::ZERO));
+                client.write_all(b"ping").await.unwrap();
+                let mut buf = [0u8; 4];
+                server.read_exact(&mut buf).await.unwrap();
+                assert_eq!(&buf, b"ping");
+                // Zero linger: close resets, the peer sees ECONNRESET.
+                client.close().unwrap();
+                let err = timeout(PROMPT, server.read(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{name} {fam}");
+            }
+        });
+    }
+}
+
+#[test]
+fn linger_and_buffer_sizes_on_a_stream_and_linger_rounding() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, _s) = tcp_pair().await;
+            assert_eq!(c.linger().unwrap(), None);
+            c.set_linger(Some(Duration::from_secs(2))).unwrap();
+            assert_eq!(c.linger().unwrap(), Some(Duration::from_secs(2)));
+            // A fraction rounds up: only ZERO is an abortive close
+            // (socket2 alone truncates 500 ms to 0).
+            c.set_linger(Some(Duration::from_millis(500))).unwrap();
+            assert_eq!(c.linger().unwrap(), Some(Duration::from_secs(1)), "{name}");
+            // 2^32 s would wrap to 0 as a C int: capped instead.
+            c.set_linger(Some(Duration::from_secs(1 << 32))).unwrap();
+            assert!(
+                c.linger().unwrap().is_some_and(|d| d > Duration::ZERO),
+                "{name}: {:?}",
+                c.linger()
+            );
+            c.set_linger(None).unwrap();
+            assert_eq!(c.linger().unwrap(), None);
+
+            c.set_send_buffer_size(48 * 1024).unwrap();
+            assert!(c.send_buffer_size().unwrap() >= 48 * 1024, "{name}");
+            c.set_recv_buffer_size(48 * 1024).unwrap();
+            assert!(c.recv_buffer_size().unwrap() >= 48 * 1024, "{name}");
+            // Past i32::MAX: capped (the kernel clamps to its maximum),
+            // not wrapped negative.
+            c.set_send_buffer_size(u32::MAX).unwrap();
+            assert!(c.send_buffer_size().unwrap() >= 48 * 1024, "{name}");
+
+            // TcpSocket's sizes use the same conversion.
+            let s = TcpSocket::new_v4().unwrap();
+            s.set_recv_buffer_size(u32::MAX).unwrap();
+            assert!(s.recv_buffer_size().unwrap() > 0);
+            s.set_linger(Some(Duration::from_millis(1))).unwrap();
+            assert_eq!(s.linger().unwrap(), Some(Duration::from_secs(1)));
+
+            c.close().unwrap();
+            assert!(is_closed(&c.set_linger(None).unwrap_err()));
+            assert!(is_closed(&c.send_buffer_size().unwrap_err()));
+        });
+    }
+}
+
+/// The states of the local TCP sockets on `port` (Linux: /proc/net/tcp
+/// and tcp6, hex fields; TIME_WAIT is 06). `None` where /proc has no
+/// such file.
+fn tcp_states_on_port(port: u16) -> Option<Vec<u8>> {
+    let mut states = Vec::new();
+    let mut any = false;
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        any = true;
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f.get(1).and_then(|a| a.rsplit(':').next());
+            if local_port.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port) {
+                if let Some(st) = f.get(3).and_then(|s| u8::from_str_radix(s, 16).ok()) {
+                    states.push(st);
+                }
+            }
+        }
+    }
+    any.then_some(states)
+}
+
+const TIME_WAIT: u8 = 6;
+
+#[test]
+fn reuseaddr_lets_a_new_listener_bind_a_port_held_in_time_wait() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let first = TcpSocket::new_v4().unwrap();
+            first.set_reuseaddr(true).unwrap();
+            first.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = first.local_addr().unwrap();
+            let listener = first.listen(16).unwrap();
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            // The server closes first, so its end (on the listening port)
+            // goes to TIME_WAIT once the client's FIN comes back.
+            server.close().unwrap();
+            let mut buf = [0u8; 8];
+            assert_eq!(
+                timeout(PROMPT, client.read(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap(),
+                0
+            );
+            client.close().unwrap();
+            listener.close().unwrap();
+            let start = Instant::now();
+            if let Some(mut states) = tcp_states_on_port(addr.port()) {
+                while !states.contains(&TIME_WAIT) {
+                    assert!(start.elapsed() < PROMPT, "{name}: no TIME_WAIT: {states:?}");
+                    sleep(Duration::from_millis(5)).await;
+                    states = tcp_states_on_port(addr.port()).unwrap();
+                }
+            }
+
+            // Without SO_REUSEADDR the port is taken...
+            let plain = TcpSocket::new_v4().unwrap();
+            let err = plain.bind(addr).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::AddrInUse, "{name}: {err}");
+            // ...with it, a new listener binds and serves at once.
+            let second = TcpSocket::new_v4().unwrap();
+            second.set_reuseaddr(true).unwrap();
+            second.bind(addr).unwrap();
+            let listener = second.listen(16).unwrap();
+            let c = TcpStream::connect(addr).await.unwrap();
+            let (s, _) = listener.accept().await.unwrap();
+            c.write_all(b"again").await.unwrap();
+            let mut got = [0u8; 5];
+            s.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"again", "{name}");
+        });
+    }
+}
+
+/// Failures give the kernel's errno, and nothing leaks: sockets made,
+/// configured, bound, refused, listened on, connected and dropped (also
+/// mid-connect) in a loop leave the fd count where it was.
+#[test]
+fn tcp_socket_errors_are_clean_and_leak_no_fds() {
+    let _serial = serial();
+    // Outside a runtime: the options work, listen needs one.
+    let before = fd_count();
+    let s = TcpSocket::new_v4().unwrap();
+    s.set_reuseaddr(true).unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let err = s.listen(16).unwrap_err();
+    assert!(err.to_string().contains("no runtime"), "{err}");
+    assert_eq!(fd_count(), before, "a socket leaked by a failed listen");
+
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            // Warm up anything the runtime makes on first use.
+            let _ = tcp_pair().await;
+            let before = fd_count();
+            for _ in 0..20 {
+                let taken = TcpSocket::new_v4().unwrap();
+                taken.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                let addr = taken.local_addr().unwrap();
+                // Bound, not listening: a connect to it is refused.
+                let err = TcpSocket::new_v4()
+                    .unwrap()
+                    .connect(addr)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{name}: {err}");
+                // In use.
+                let again = TcpSocket::new_v4().unwrap();
+                assert_eq!(again.bind(addr).unwrap_err().kind(), ErrorKind::AddrInUse);
+                // The wrong family: the kernel's errno.
+                let v4 = TcpSocket::new_v4().unwrap();
+                let err = v4.bind("[::1]:0".parse().unwrap()).unwrap_err();
+                assert!(err.raw_os_error().is_some(), "{name}: {err}");
+                // A round trip, then drop everything.
+                let l = taken.listen(4).unwrap();
+                let c = TcpSocket::new_v4().unwrap().connect(addr).await.unwrap();
+                let (s, _) = l.accept().await.unwrap();
+                c.try_write(b"x").unwrap();
+                assert_eq!(try_read_ready!(s, &mut [0; 1]), 1);
+                // A connect abandoned before it ends (the backlog of 4
+                // may or may not hold it): dropping closes the socket.
+                let pending = TcpSocket::new_v4().unwrap().connect(addr);
+                let _ = timeout(Duration::from_millis(1), pending).await;
+                drop((l, c, s));
+            }
+            // Let any close that runs when its last operation leaves run.
+            sleep(Duration::from_millis(20)).await;
+            assert_eq!(fd_count(), before, "{name}: fds leaked");
+        });
+    }
+}
+
+#[test]
+fn tcp_socket_conversions() {
+    let _serial = serial();
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            // Through an OwnedFd and back.
+            let fd: std::os::fd::OwnedFd = TcpSocket::new_v4().unwrap().into();
+            let s = TcpSocket::from(fd);
+            assert!(std::os::fd::AsRawFd::as_raw_fd(&s) >= 0);
+            assert!(format!("{s:?}").starts_with("TcpSocket"));
+            let stream = s.connect(addr).await.unwrap();
+            assert_eq!(stream.peer_addr().unwrap(), addr, "{name}");
+            // A blocking std socket, bound but not connected (std makes
+            // one only by way of a listener, so the fd is borrowed from a
+            // fresh TcpSocket): connect makes it non-blocking first.
+            let fd: std::os::fd::OwnedFd = TcpSocket::new_v4().unwrap().into();
+            let std_stream = std::net::TcpStream::from(fd);
+            let s = TcpSocket::from_std_stream(std_stream);
+            s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let local = s.local_addr().unwrap();
+            let stream = timeout(PROMPT, s.connect(addr)).await.unwrap().unwrap();
+            assert_eq!(stream.local_addr().unwrap(), local, "{name}");
         });
     }
 }

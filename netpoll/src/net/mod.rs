@@ -84,6 +84,13 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Socket options before bind (tokio: TcpSocket)
+//!
+//! [`TcpSocket`] is a TCP socket to configure before it listens or
+//! connects (`SO_REUSEADDR`, `SO_REUSEPORT`, `IPV6_V6ONLY`, buffer
+//! sizes, linger), as Go does in a `net.ListenConfig` or `net.Dialer`
+//! `Control` function.
+//!
 //! # Example
 //!
 //! ```
@@ -118,10 +125,12 @@ pub(crate) mod common;
 mod listen;
 mod socket;
 mod tcp;
+mod tcp_socket;
 mod udp;
 mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use tcp::{TcpListener, TcpStream};
+pub use tcp_socket::TcpSocket;
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -38,10 +38,23 @@ impl Socket {
     /// A new socket of `domain` and `ty`, registered with the current
     /// runtime's poller.
     pub(crate) fn new(domain: Domain, ty: Type) -> io::Result<Socket> {
+        Socket::register(
+            Socket::create(domain, ty)?.into(),
+            short_reads_drain(domain),
+        )
+    }
+
+    /// A new socket of `domain` and `ty`, not yet registered: the one
+    /// place `net` makes sockets, so each is close-on-exec from birth,
+    /// non-blocking, and (on Apple) without SIGPIPE, whether it is
+    /// registered at once ([`new`](Self::new)) or configured first and
+    /// registered by `listen` or `connect` (`TcpSocket`).
+    pub(crate) fn create(domain: Domain, ty: Type) -> io::Result<socket2::Socket> {
         // socket2 sets close-on-exec atomically where the kernel can, and
         // SO_NOSIGPIPE on Apple.
         let s = socket2::Socket::new(domain, ty, None)?;
-        Socket::adopt_as(s.into(), short_reads_drain(domain))
+        s.set_nonblocking(true)?;
+        Ok(s)
     }
 
     /// Takes over an fd: makes it non-blocking and registers it with the
@@ -53,11 +66,16 @@ impl Socket {
 
     /// [`adopt`](Self::adopt) for a socket whose domain is known: whether
     /// a short stream read proves its receive queue empty.
-    fn adopt_as(fd: OwnedFd, short_reads_drain: bool) -> io::Result<Socket> {
+    pub(super) fn adopt_as(fd: OwnedFd, short_reads_drain: bool) -> io::Result<Socket> {
         let sock = SockRef::from(&fd);
         sock.set_nonblocking(true)?;
         #[cfg(target_vendor = "apple")]
         sock.set_nosigpipe(true)?;
+        Socket::register(fd, short_reads_drain)
+    }
+
+    /// Registers a non-blocking socket with the current runtime's poller.
+    fn register(fd: OwnedFd, short_reads_drain: bool) -> io::Result<Socket> {
         let reg = Handle::try_current().ok_or_else(no_runtime)?.register(fd)?;
         let fd = Fd::new(reg);
         Ok(Socket {
