@@ -866,3 +866,28 @@ fn tcp_socket_conversions() {
         });
     }
 }
+
+/// The keep-alive idle time is whole seconds in the kernel; a fraction
+/// rounds up, as Go's `SetKeepAlivePeriod` does (socket2 alone truncates
+/// 500 ms to 0, which Linux refuses with EINVAL after turning keep-alive
+/// on: an error with the option half set).
+#[test]
+fn keepalive_idle_time_rounds_up_to_whole_seconds() {
+    let _serial = serial();
+    for (name, rt) in flavours() {
+        rt.block_on(async {
+            let (c, _s) = tcp_pair().await;
+            c.set_keepalive(Some(Duration::from_millis(500)))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(c.keepalive().unwrap());
+            let idle = c
+                .with_fd(|fd| socket2::SockRef::from(&fd).tcp_keepalive_time())
+                .unwrap()
+                .unwrap();
+            assert_eq!(idle, Duration::from_secs(1), "{name}");
+            c.set_keepalive(Some(Duration::from_secs(30))).unwrap();
+            c.set_keepalive(None).unwrap();
+            assert!(!c.keepalive().unwrap());
+        });
+    }
+}

@@ -327,7 +327,8 @@ impl TcpStream {
     }
 
     /// Turns TCP keep-alive on with probes after `idle` of silence, or off
-    /// with `None`.
+    /// with `None`. The kernel counts `idle` in whole seconds; a fraction
+    /// rounds up, as in Go (a zero `idle` is the kernel's `EINVAL`).
     ///
     /// Go: `net.TCPConn.SetKeepAlive` + `SetKeepAlivePeriod`.
     ///
@@ -343,7 +344,10 @@ impl TcpStream {
     /// ```
     pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
         self.sock.with(|s| match idle {
-            Some(idle) => s.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle)),
+            Some(idle) => {
+                let idle = super::tcp_socket::whole_seconds(idle);
+                s.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))
+            }
             None => s.set_keepalive(false),
         })
     }
