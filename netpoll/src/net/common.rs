@@ -1,7 +1,8 @@
 //! The methods every socket type shares, written once: close, deadlines,
-//! scoped fd access and conversions ([`fd_methods`]), and the byte-stream
-//! I/O of the two stream types with their trait implementations
-//! ([`stream_methods`]).
+//! scoped fd access and conversions ([`fd_methods`]), readiness waits for
+//! the stream and datagram types ([`ready_methods`]), and the byte-stream
+//! I/O of the two stream types, waiting and not, with their trait
+//! implementations ([`stream_methods`]).
 //!
 //! Each macro takes the type and a doc-test prelude that binds `s` to one
 //! inside a runtime, so every generated method gets a runnable example.
@@ -146,10 +147,153 @@ macro_rules! fd_methods {
     };
 }
 
+/// `readable` and `writable`, for the stream and the datagram types.
+macro_rules! ready_methods {
+    ($t:ident, $setup:expr) => {
+        impl $t {
+            /// Waits until the socket is readable: data (or a datagram) is
+            /// queued, the peer closed its side, or an error is pending, so
+            /// a `try_*` read or receive makes progress, unless another
+            /// task takes the data first. Like tokio's, the answer is a
+            /// hint: on `WouldBlock`, wait again.
+            ///
+            /// It waits as a read does: in line behind other reads for the
+            /// socket's read lock, holding it while it waits. `close` from
+            /// another task wakes it with the closed error
+            /// ([`is_closed`](crate::io::is_closed)); a read deadline that
+            /// passes, before or during the wait, fails it with the
+            /// deadline error ([`is_deadline`](crate::io::is_deadline)).
+            ///
+            /// tokio: `readable`. Go has no such call; the closest is
+            /// `syscall.RawConn.Read`, whose callback returns false to wait
+            /// for readability. See [the module
+            /// docs](crate::net#readiness-tokio-readable-and-try_read).
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// s.set_read_deadline(Some(std::time::Instant::now()))?;
+            /// let err = s.readable().await.unwrap_err();
+            /// assert!(netpoll::io::is_deadline(&err));
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub async fn readable(&self) -> std::io::Result<()> {
+                self.sock.readable().await
+            }
+
+            /// Waits until the socket is writable (there is room in its
+            /// send buffer), or an error is pending: the counterpart of
+            /// [`readable`](Self::readable), under the write lock and the
+            /// write deadline.
+            ///
+            /// tokio: `writable`. Go: the closest is
+            /// `syscall.RawConn.Write`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// s.writable().await?;
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub async fn writable(&self) -> std::io::Result<()> {
+                self.sock.writable().await
+            }
+        }
+    };
+}
+
 /// Reads, writes, shutdown and the async I/O traits of a stream type.
 macro_rules! stream_methods {
     ($t:ident, $setup:expr) => {
+        $crate::net::common::ready_methods!($t, $setup);
+
         impl $t {
+            /// Reads into `buf` what is queued now, without waiting: fails
+            /// with [`WouldBlock`](std::io::ErrorKind::WouldBlock) if
+            /// nothing is (or another read of this socket is in progress).
+            /// 0 means the peer closed its side (or `buf` is empty). Wait
+            /// with [`readable`](Self::readable) and try again.
+            ///
+            /// Like any read it fails with the closed error after `close`
+            /// and with the deadline error once the read deadline passed.
+            ///
+            /// tokio: `try_read`. Go: none (a read with a deadline in the
+            /// past, `SetReadDeadline(time.Now())`, comes closest).
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// // Nothing was sent.
+            /// let err = s.try_read(&mut [0; 16]).unwrap_err();
+            /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.sock.try_read(buf)
+            }
+
+            /// [`try_read`](Self::try_read) into several buffers with one
+            /// syscall (into the first 1024 of them at most, `IOV_MAX`).
+            ///
+            /// tokio: `try_read_vectored`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// let mut a = [0u8; 4];
+            /// let err = s.try_read_vectored(&mut [std::io::IoSliceMut::new(&mut a)]).unwrap_err();
+            /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn try_read_vectored(
+                &self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.sock.try_read_vectored(bufs)
+            }
+
+            /// Writes as much of `buf` as the send buffer takes now,
+            /// without waiting: fails with
+            /// [`WouldBlock`](std::io::ErrorKind::WouldBlock) if it is full
+            /// (or another write of this socket is in progress). Wait with
+            /// [`writable`](Self::writable) and try again. Never SIGPIPE.
+            ///
+            /// tokio: `try_write`. Go: none.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// assert_eq!(s.try_write(b"hi")?, 2);
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                self.sock.try_write(buf)
+            }
+
+            /// [`try_write`](Self::try_write) from several buffers with one
+            /// syscall (from the first 1024 of them at most, `IOV_MAX`).
+            ///
+            /// tokio: `try_write_vectored`.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = $setup]
+            /// let n = s.try_write_vectored(&[std::io::IoSlice::new(b"a"), std::io::IoSlice::new(b"b")])?;
+            /// assert_eq!(n, 2);
+            /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+            /// ```
+            pub fn try_write_vectored(
+                &self,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::io::Result<usize> {
+                self.sock.try_write_vectored(bufs)
+            }
             /// Reads into `buf`, waiting for data; 0 means the peer closed
             /// its side (or `buf` is empty, which makes no syscall). At
             /// most 1 GiB per call.
@@ -389,7 +533,7 @@ macro_rules! write_half {
     };
 }
 
-pub(crate) use {fd_methods, futures_io_traits, stream_methods, write_half};
+pub(crate) use {fd_methods, futures_io_traits, ready_methods, stream_methods, write_half};
 
 /// The result of shutting down a stream's write side where the caller is
 /// done with the stream (the async-write traits' close,

@@ -39,6 +39,58 @@
 //! - deadlines are timers of the runtime, one per direction per socket,
 //!   re-armed in place: setting one allocates nothing after the first.
 //!
+//! # Readiness (tokio: readable and try_read)
+//!
+//! Beside the operations that wait, the stream and datagram types have
+//! tokio's non-waiting ones, for code that drives its own loop (a
+//! protocol library with a `poll`-style core, a batch of small reads):
+//!
+//! - `try_read`, `try_read_vectored`, `try_write`, `try_write_vectored`
+//!   (streams) and `try_send`, `try_recv`, `try_send_to`, `try_recv_from`
+//!   (datagrams) make the syscall once and fail with
+//!   [`WouldBlock`](std::io::ErrorKind::WouldBlock) rather than wait,
+//!   also while another operation of the same direction holds the
+//!   socket's lock;
+//! - `readable().await` and `writable().await` wait until that syscall
+//!   would make progress. The answer is a hint: on `WouldBlock`, wait
+//!   again.
+//!
+//! Close and deadlines apply as to any operation: `close` from another
+//! task wakes a pending `readable()` with the closed error, a read
+//! deadline that passes fails it with the deadline error, and a `try_*`
+//! after either fails the same way. Go has no such calls: its
+//! `syscall.RawConn.Read(func(fd uintptr) bool)` is the nearest, the
+//! callback making the syscall and returning false to wait.
+//!
+//! ```
+//! use netpoll::net::UnixStream;
+//! use std::io::ErrorKind;
+//!
+//! netpoll::runtime::Runtime::new()?.block_on(async {
+//!     let (a, b) = UnixStream::pair()?;
+//!     a.write_all(b"hello").await?;
+//!     let mut buf = [0; 16];
+//!     let n = loop {
+//!         b.readable().await?;
+//!         match b.try_read(&mut buf) {
+//!             Ok(n) => break n,
+//!             Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+//!             Err(e) => return Err(e),
+//!         }
+//!     };
+//!     assert_eq!(&buf[..n], b"hello");
+//!     Ok::<(), std::io::Error>(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Socket options before bind (tokio: TcpSocket)
+//!
+//! [`TcpSocket`] is a TCP socket to configure before it listens or
+//! connects (`SO_REUSEADDR`, `SO_REUSEPORT`, `IPV6_V6ONLY`, buffer
+//! sizes, linger), as Go does in a `net.ListenConfig` or `net.Dialer`
+//! `Control` function.
+//!
 //! # Example
 //!
 //! ```
@@ -73,10 +125,12 @@ pub(crate) mod common;
 mod listen;
 mod socket;
 mod tcp;
+mod tcp_socket;
 mod udp;
 mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use tcp::{TcpListener, TcpStream};
+pub use tcp_socket::TcpSocket;
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -49,10 +49,23 @@ impl Socket {
     /// A new socket of `domain` and `ty`, registered with the current
     /// runtime's poller.
     pub(crate) fn new(domain: Domain, ty: Type) -> io::Result<Socket> {
+        Socket::register(
+            Socket::create(domain, ty)?.into(),
+            short_reads_drain(domain),
+        )
+    }
+
+    /// A new socket of `domain` and `ty`, not yet registered: the one
+    /// place `net` makes sockets, so each is close-on-exec from birth,
+    /// non-blocking, and (on Apple) without SIGPIPE, whether it is
+    /// registered at once ([`new`](Self::new)) or configured first and
+    /// registered by `listen` or `connect` (`TcpSocket`).
+    pub(crate) fn create(domain: Domain, ty: Type) -> io::Result<socket2::Socket> {
         // socket2 sets close-on-exec atomically where the kernel can, and
         // SO_NOSIGPIPE on Apple.
         let s = socket2::Socket::new(domain, ty, None)?;
-        Socket::adopt_as(s.into(), short_reads_drain(domain))
+        s.set_nonblocking(true)?;
+        Ok(s)
     }
 
     /// Takes over an fd: makes it non-blocking and registers it with the
@@ -64,11 +77,16 @@ impl Socket {
 
     /// [`adopt`](Self::adopt) for a socket whose domain is known: whether
     /// a short stream read proves its receive queue empty.
-    fn adopt_as(fd: OwnedFd, short_reads_drain: bool) -> io::Result<Socket> {
+    pub(super) fn adopt_as(fd: OwnedFd, short_reads_drain: bool) -> io::Result<Socket> {
         let sock = SockRef::from(&fd);
         sock.set_nonblocking(true)?;
         #[cfg(target_vendor = "apple")]
         sock.set_nosigpipe(true)?;
+        Socket::register(fd, short_reads_drain)
+    }
+
+    /// Registers a non-blocking socket with the current runtime's poller.
+    fn register(fd: OwnedFd, short_reads_drain: bool) -> io::Result<Socket> {
         let reg = Handle::try_current().ok_or_else(no_runtime)?.register(fd)?;
         let fd = Fd::new(reg);
         Ok(Socket {
@@ -281,11 +299,7 @@ impl Socket {
 
     /// Sends one datagram to `addr` (Go: netFD.writeTo).
     pub(crate) async fn send_to(&self, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {
-        self.fd
-            .io(Side::Write, |fd| {
-                SockRef::from(&fd).send_to_with_flags(buf, addr, SEND.bits() as std::ffi::c_int)
-            })
-            .await
+        self.fd.io(Side::Write, |fd| send_to(fd, buf, addr)).await
     }
 
     /// Receives one datagram and its sender, if the kernel names one
@@ -295,29 +309,80 @@ impl Socket {
         buf: &mut [u8],
         flags: RecvFlags,
     ) -> io::Result<(usize, Option<SocketAddrAny>)> {
-        self.fd
-            .io(Side::Read, |fd| {
-                let (n, _, from) = rustix::net::recvfrom(fd, &mut *buf, flags)?;
-                Ok((n, from))
-            })
-            .await
+        self.fd.io(Side::Read, |fd| recv_from(fd, buf, flags)).await
     }
 
     /// Receives one datagram on a connected socket; a zero-length buffer
     /// still takes a datagram, as the kernel does.
-    pub(crate) async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) async fn recv(&self, buf: &mut [u8], flags: RecvFlags) -> io::Result<usize> {
         self.fd
-            .io(Side::Read, |fd| {
-                Ok(rustix::net::recv(fd, &mut *buf, RecvFlags::empty())?.0)
-            })
+            .io(Side::Read, |fd| recv_datagram(fd, buf, flags))
             .await
     }
 
     /// Sends one datagram on a connected socket.
     pub(crate) async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.io(Side::Write, |fd| send_datagram(fd, buf)).await
+    }
+
+    /// Waits until a read (receive, accept) could make progress: see
+    /// `Fd::ready` (tokio: `readable`).
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        self.fd.ready(Side::Read).await
+    }
+
+    /// Waits until a write (send) could make progress (tokio: `writable`).
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        self.fd.ready(Side::Write).await
+    }
+
+    /// [`read`](Self::read) without waiting: `WouldBlock` instead (tokio:
+    /// `try_read`). See `Fd::try_io`.
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd
-            .io(Side::Write, |fd| Ok(rustix::net::send(fd, buf, SEND)?))
-            .await
+            .try_io(Side::Read, |fd| recv(fd, buf, RecvFlags::empty()))
+    }
+
+    /// [`read_vectored`](Self::read_vectored) without waiting.
+    pub(crate) fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let bufs = first_iov_max(bufs);
+        self.fd
+            .try_io(Side::Read, |fd| Ok(rustix::io::readv(fd, bufs)?))
+    }
+
+    /// [`write`](Self::write) without waiting.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.try_io(Side::Write, |fd| send(fd, buf))
+    }
+
+    /// [`write_vectored`](Self::write_vectored) without waiting.
+    pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.fd.try_io(Side::Write, |fd| send_vectored(fd, bufs))
+    }
+
+    /// [`send`](Self::send) without waiting.
+    pub(crate) fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.try_io(Side::Write, |fd| send_datagram(fd, buf))
+    }
+
+    /// [`recv`](Self::recv) without waiting.
+    pub(crate) fn try_recv(&self, buf: &mut [u8], flags: RecvFlags) -> io::Result<usize> {
+        self.fd
+            .try_io(Side::Read, |fd| recv_datagram(fd, buf, flags))
+    }
+
+    /// [`send_to`](Self::send_to) without waiting.
+    pub(crate) fn try_send_to(&self, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {
+        self.fd.try_io(Side::Write, |fd| send_to(fd, buf, addr))
+    }
+
+    /// [`recv_from`](Self::recv_from) without waiting.
+    pub(crate) fn try_recv_from(
+        &self,
+        buf: &mut [u8],
+        flags: RecvFlags,
+    ) -> io::Result<(usize, Option<SocketAddrAny>)> {
+        self.fd.try_io(Side::Read, |fd| recv_from(fd, buf, flags))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SockAddr> {
@@ -369,6 +434,32 @@ fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> 
     let bufs = &bufs[..bufs.len().min(IOV_MAX)];
     let mut control = rustix::net::SendAncillaryBuffer::default();
     Ok(rustix::net::sendmsg(fd, bufs, &mut control, SEND)?)
+}
+
+/// One datagram to `addr`, without SIGPIPE.
+fn send_to(fd: BorrowedFd<'_>, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {
+    SockRef::from(&fd).send_to_with_flags(buf, addr, SEND.bits() as std::ffi::c_int)
+}
+
+/// One datagram and its sender, if the kernel names one.
+fn recv_from(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    flags: RecvFlags,
+) -> io::Result<(usize, Option<SocketAddrAny>)> {
+    let (n, _, from) = rustix::net::recvfrom(fd, buf, flags)?;
+    Ok((n, from))
+}
+
+/// One datagram on a connected socket (a zero-length buffer still takes
+/// one, unlike the stream [`recv`]).
+fn recv_datagram(fd: BorrowedFd<'_>, buf: &mut [u8], flags: RecvFlags) -> io::Result<usize> {
+    Ok(rustix::net::recv(fd, buf, flags)?.0)
+}
+
+/// One datagram on a connected socket, without SIGPIPE.
+fn send_datagram(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    Ok(rustix::net::send(fd, buf, SEND)?)
 }
 
 fn in_progress(e: &io::Error) -> bool {

@@ -113,7 +113,8 @@ impl TcpListener {
         .await
     }
 
-    fn from_socket(sock: Socket) -> TcpListener {
+    /// A listener on a listening socket.
+    pub(super) fn from_socket(sock: Socket) -> TcpListener {
         TcpListener {
             sock,
             backoff: Backoff::default(),
@@ -254,6 +255,11 @@ impl TcpStream {
         TcpStream::connect_addr(addr, Instant::now().checked_add(timeout)).await
     }
 
+    /// A stream on a connected socket.
+    pub(super) fn from_socket(sock: Socket) -> TcpStream {
+        TcpStream { sock }
+    }
+
     async fn connect_addr(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM)?;
         if deadline.is_some() {
@@ -321,7 +327,8 @@ impl TcpStream {
     }
 
     /// Turns TCP keep-alive on with probes after `idle` of silence, or off
-    /// with `None`.
+    /// with `None`. The kernel counts `idle` in whole seconds; a fraction
+    /// rounds up, as in Go (a zero `idle` is the kernel's `EINVAL`).
     ///
     /// Go: `net.TCPConn.SetKeepAlive` + `SetKeepAlivePeriod`.
     ///
@@ -337,7 +344,10 @@ impl TcpStream {
     /// ```
     pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
         self.sock.with(|s| match idle {
-            Some(idle) => s.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle)),
+            Some(idle) => {
+                let idle = super::tcp_socket::whole_seconds(idle);
+                s.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))
+            }
             None => s.set_keepalive(false),
         })
     }
@@ -345,6 +355,92 @@ impl TcpStream {
     /// Whether TCP keep-alive is on.
     pub fn keepalive(&self) -> io::Result<bool> {
         self.sock.with(|s| s.keepalive())
+    }
+
+    /// Sets `SO_LINGER`, what `close` does with data not yet sent:
+    ///
+    /// - `None` (the default): close returns at once and the kernel
+    ///   sends what is left, then the FIN, in the background;
+    /// - `Some(Duration::ZERO)`: an abortive close: unsent data is
+    ///   discarded, the peer gets a reset, and no `TIME_WAIT` is left
+    ///   behind;
+    /// - `Some(d)`: close(2) itself waits, up to `d` in whole seconds (a
+    ///   fraction rounds up), for the data and the FIN to be acknowledged.
+    ///
+    /// The last one blocks a thread: netpoll closes the fd on whichever
+    /// thread drops the last reference to it, a runtime worker, and Linux
+    /// lingers in close(2) even on a non-blocking socket. So use `None` or
+    /// `Some(Duration::ZERO)`; for a close that knows the peer got
+    /// everything, [`shutdown`](Self::shutdown) the write side and read
+    /// until EOF instead. (tokio deprecated this setter on its `TcpStream`
+    /// for that reason; Go documents that "Close may block".)
+    ///
+    /// Go: `net.TCPConn.SetLinger` (in seconds). tokio: `set_linger`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # netpoll::runtime::Runtime::new()?.block_on(async {
+    /// # let l = netpoll::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// use std::time::Duration;
+    /// let s = netpoll::net::TcpStream::connect(l.local_addr()?).await?;
+    /// s.set_linger(Some(Duration::ZERO))?;
+    /// assert_eq!(s.linger()?, Some(Duration::ZERO));
+    /// s.close()?; // resets the connection
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.sock.with(|s| super::tcp_socket::set_linger(s, linger))
+    }
+
+    /// `SO_LINGER` in whole seconds; `None` when off. See
+    /// [`set_linger`](Self::set_linger).
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        self.sock.with(|s| s.linger())
+    }
+
+    /// Sets the size of the send buffer (`SO_SNDBUF`). The kernel may
+    /// adjust it (Linux doubles it for bookkeeping and clamps it to
+    /// `net.core.wmem_max`); read it back with
+    /// [`send_buffer_size`](Self::send_buffer_size).
+    ///
+    /// Go: `net.TCPConn.SetWriteBuffer`. tokio: `TcpSocket::set_send_buffer_size`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # netpoll::runtime::Runtime::new()?.block_on(async {
+    /// # let l = netpoll::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let s = netpoll::net::TcpStream::connect(l.local_addr()?).await?;
+    /// s.set_send_buffer_size(32 * 1024)?;
+    /// s.set_recv_buffer_size(32 * 1024)?;
+    /// assert!(s.send_buffer_size()? > 0 && s.recv_buffer_size()? > 0);
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_send_buffer_size(&self, size: u32) -> io::Result<()> {
+        self.sock
+            .with(|s| s.set_send_buffer_size(super::tcp_socket::buffer_arg(size)))
+    }
+
+    /// The size of the send buffer (`SO_SNDBUF`), as the kernel reports it.
+    pub fn send_buffer_size(&self) -> io::Result<u32> {
+        self.sock
+            .with(|s| s.send_buffer_size().map(super::tcp_socket::buffer_size))
+    }
+
+    /// Sets the size of the receive buffer (`SO_RCVBUF`); the kernel may
+    /// adjust it, as for [`set_send_buffer_size`](Self::set_send_buffer_size).
+    ///
+    /// Go: `net.TCPConn.SetReadBuffer`. tokio: `TcpSocket::set_recv_buffer_size`.
+    pub fn set_recv_buffer_size(&self, size: u32) -> io::Result<()> {
+        self.sock
+            .with(|s| s.set_recv_buffer_size(super::tcp_socket::buffer_arg(size)))
+    }
+
+    /// The size of the receive buffer (`SO_RCVBUF`), as the kernel reports it.
+    pub fn recv_buffer_size(&self) -> io::Result<u32> {
+        self.sock
+            .with(|s| s.recv_buffer_size().map(super::tcp_socket::buffer_size))
     }
 
     /// The IP time-to-live of this connection's packets.

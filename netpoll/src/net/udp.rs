@@ -1,7 +1,7 @@
 //! UDP sockets (Go: net.UDPConn).
 
 use super::addr::{self, ToSocketAddrs};
-use super::common::fd_methods;
+use super::common::{fd_methods, ready_methods};
 use super::socket::Socket;
 use super::tcp::inet;
 use rustix::net::RecvFlags;
@@ -35,6 +35,11 @@ pub struct UdpSocket {
 }
 
 fd_methods!(
+    UdpSocket,
+    "# netpoll::runtime::Runtime::new()?.block_on(async {
+let s = netpoll::net::UdpSocket::bind(\"127.0.0.1:0\").await?;"
+);
+ready_methods!(
     UdpSocket,
     "# netpoll::runtime::Runtime::new()?.block_on(async {
 let s = netpoll::net::UdpSocket::bind(\"127.0.0.1:0\").await?;"
@@ -96,7 +101,101 @@ impl UdpSocket {
     /// Receives one datagram from the connected peer (or any sender, if not
     /// connected); a datagram longer than `buf` is cut.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.recv(buf).await
+        self.sock.recv(buf, RecvFlags::empty()).await
+    }
+
+    /// Looks at the next datagram from the connected peer without taking
+    /// it: the next `recv` gets it again.
+    ///
+    /// tokio: `peek`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # netpoll::runtime::Runtime::new()?.block_on(async {
+    /// let a = netpoll::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.connect(a.local_addr()?).await?;
+    /// a.send(b"x").await?;
+    /// let mut buf = [0; 4];
+    /// assert_eq!(a.peek(&mut buf).await?, 1);
+    /// assert_eq!(a.recv(&mut buf).await?, 1);
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.recv(buf, RecvFlags::PEEK).await
+    }
+
+    /// Sends one datagram to the connected peer if the send buffer has
+    /// room now; [`WouldBlock`](io::ErrorKind::WouldBlock) otherwise (or
+    /// while another send of this socket is in progress). Wait with
+    /// [`writable`](Self::writable) and try again.
+    ///
+    /// tokio: `try_send`. Go: none.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # netpoll::runtime::Runtime::new()?.block_on(async {
+    /// let a = netpoll::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// let b = netpoll::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.connect(b.local_addr()?).await?;
+    /// assert_eq!(a.try_send(b"x")?, 1);
+    /// b.readable().await?;
+    /// assert_eq!(b.try_recv(&mut [0; 4])?, 1);
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.try_send(buf)
+    }
+
+    /// Receives one datagram if one is queued now;
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) otherwise. Wait with
+    /// [`readable`](Self::readable) and try again. A datagram longer than
+    /// `buf` is cut.
+    ///
+    /// tokio: `try_recv`. Go: none.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # netpoll::runtime::Runtime::new()?.block_on(async {
+    /// let s = netpoll::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// let err = s.try_recv(&mut [0; 4]).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.try_recv(buf, RecvFlags::empty())
+    }
+
+    /// Sends one datagram to `target` if the send buffer has room now;
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) otherwise.
+    ///
+    /// tokio: `try_send_to`. Go: none.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # netpoll::runtime::Runtime::new()?.block_on(async {
+    /// let a = netpoll::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// let b = netpoll::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.try_send_to(b"hi", b.local_addr()?)?;
+    /// b.readable().await?;
+    /// let mut buf = [0; 4];
+    /// assert_eq!(b.try_recv_from(&mut buf)?, (2, a.local_addr()?));
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.sock.try_send_to(buf, &target.into())
+    }
+
+    /// Receives one datagram and its sender if one is queued now;
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) otherwise.
+    ///
+    /// tokio: `try_recv_from`. Go: none.
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, from) = self.sock.try_recv_from(buf, RecvFlags::empty())?;
+        Ok((n, ip_sender(from)?))
     }
 
     /// Sends one datagram to `addr` (resolved on the blocking pool if it is
@@ -138,12 +237,7 @@ impl UdpSocket {
         flags: RecvFlags,
     ) -> io::Result<(usize, SocketAddr)> {
         let (n, from) = self.sock.recv_from(buf, flags).await?;
-        let from = from
-            .and_then(|a| SocketAddr::try_from(a).ok())
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, "datagram without an IP sender")
-            })?;
-        Ok((n, from))
+        Ok((n, ip_sender(from)?))
     }
 
     /// The address this socket is bound to.
@@ -264,6 +358,12 @@ impl UdpSocket {
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
         Ok(OwnedFd::try_from(self)?.into())
     }
+}
+
+/// The IP address of a datagram's sender.
+fn ip_sender(from: Option<rustix::net::SocketAddrAny>) -> io::Result<SocketAddr> {
+    from.and_then(|a| SocketAddr::try_from(a).ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram without an IP sender"))
 }
 
 impl crate::poll::fd::HasFd for UdpSocket {

@@ -1,6 +1,6 @@
 //! Unix-domain sockets (Go: net.UnixListener, net.UnixConn).
 
-use super::common::{fd_methods, stream_methods};
+use super::common::{fd_methods, ready_methods, stream_methods};
 use super::listen::Backoff;
 use super::socket::Socket;
 use rustix::net::{RecvFlags, SocketAddrAny, SocketAddrUnix};
@@ -97,6 +97,11 @@ stream_methods!(
 let (s, _peer) = netpoll::net::UnixStream::pair()?;"
 );
 fd_methods!(
+    UnixDatagram,
+    "# netpoll::runtime::Runtime::new()?.block_on(async {
+let (s, _peer) = netpoll::net::UnixDatagram::pair()?;"
+);
+ready_methods!(
     UnixDatagram,
     "# netpoll::runtime::Runtime::new()?.block_on(async {
 let (s, _peer) = netpoll::net::UnixDatagram::pair()?;"
@@ -246,7 +251,7 @@ impl UnixDatagram {
 
     /// Receives one datagram.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.recv(buf).await
+        self.sock.recv(buf, RecvFlags::empty()).await
     }
 
     /// Sends one datagram to the socket at `path`. Paths are checked as by
@@ -260,6 +265,55 @@ impl UnixDatagram {
     /// sender is not bound).
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let (n, from) = self.sock.recv_from(buf, RecvFlags::empty()).await?;
+        Ok((n, from.map(from_rustix).unwrap_or_else(unnamed)))
+    }
+
+    /// Sends one datagram to the connected peer if there is room now;
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) otherwise (or while
+    /// another send of this socket is in progress). Wait with
+    /// [`writable`](Self::writable) and try again.
+    ///
+    /// tokio: `try_send`. Go: none.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # netpoll::runtime::Runtime::new()?.block_on(async {
+    /// let (a, b) = netpoll::net::UnixDatagram::pair()?;
+    /// assert_eq!(a.try_send(b"x")?, 1);
+    /// b.readable().await?;
+    /// assert_eq!(b.try_recv(&mut [0; 4])?, 1);
+    /// assert_eq!(b.try_recv(&mut [0; 4]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(()) })?; Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.try_send(buf)
+    }
+
+    /// Receives one datagram if one is queued now;
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) otherwise.
+    ///
+    /// tokio: `try_recv`. Go: none.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.try_recv(buf, RecvFlags::empty())
+    }
+
+    /// Sends one datagram to the socket at `path` if there is room now;
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) otherwise. Paths are
+    /// checked as by [`bind`](Self::bind).
+    ///
+    /// tokio: `try_send_to`. Go: none.
+    pub fn try_send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
+        let addr = sockaddr(path.as_ref())?;
+        self.sock.try_send_to(buf, &addr)
+    }
+
+    /// Receives one datagram and its sender's address if one is queued
+    /// now; [`WouldBlock`](io::ErrorKind::WouldBlock) otherwise.
+    ///
+    /// tokio: `try_recv_from`. Go: none.
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, from) = self.sock.try_recv_from(buf, RecvFlags::empty())?;
         Ok((n, from.map(from_rustix).unwrap_or_else(unnamed)))
     }
 

@@ -294,6 +294,69 @@ impl Fd {
         }
     }
 
+    /// Runs a non-blocking syscall once (again only on `EINTR`) under
+    /// `side`'s lock, never waiting: `WouldBlock` if the kernel says
+    /// `EAGAIN`, and also if another operation of the same side holds the
+    /// lock (a read parked in another task). Fails like any operation on a
+    /// closed fd or past the direction's deadline (Go: FD.Read's
+    /// prepareRead, without the wait; tokio: `try_io`).
+    ///
+    /// The direction is reset first, as every operation does, so an
+    /// event that comes after the syscall's `EAGAIN` stays recorded for
+    /// the next wait. The drain hint is neither used nor set: the reset
+    /// clears it, and a `try_*` read leaves it clear, which only costs
+    /// the next `read` one syscall. No budget is spent (nothing waits).
+    pub(crate) fn try_io<T>(
+        &self,
+        side: Side,
+        mut f: impl FnMut(BorrowedFd<'_>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        if !self.lock.try_lock(side).map_err(|_| closed())? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let held = Held {
+            fd: self,
+            side: Some(side),
+        };
+        self.watch()?.prepare(dir_of(side))?;
+        attempt(&mut f, self.borrow(&held)).unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))
+    }
+
+    /// Waits until `side`'s syscall could make progress: the fd is
+    /// readable (or writable), at end of stream, or has an error pending
+    /// (tokio: `readable` / `writable`; Go has no such call, the closest
+    /// is `syscall.RawConn.Read`, whose callback returns false to wait).
+    ///
+    /// It is an operation like a read or write: it queues for `side`'s
+    /// lock and holds it while it waits (the poll descriptor has one
+    /// waiter per direction), spends a unit of budget, fails with the
+    /// closed error when `close` runs, and with the deadline error when
+    /// the direction's deadline passes, before or during the wait.
+    ///
+    /// The answer is a hint, as tokio's is: another task may take the
+    /// bytes first, so the caller's `try_*` can still say `WouldBlock`.
+    ///
+    /// Why it asks the kernel (`poll(2)` with no timeout) before parking:
+    /// the descriptor's ready bit only records events since the last
+    /// reset, and an edge-triggered poller sends no new event for bytes
+    /// already queued; a read that stopped short of a full queue (a small
+    /// buffer, a `try_read`) leaves such bytes behind with the bit clear,
+    /// and a wait on the bit alone would hang. So: reset (forgetting
+    /// stale readiness), ask the kernel, and only if nothing is there
+    /// park; an event that lands after the reset wakes the wait, one that
+    /// landed before it is in the kernel's answer.
+    pub(crate) async fn ready(&self, side: Side) -> io::Result<()> {
+        std::future::poll_fn(crate::coop::poll_proceed).await;
+        let held = self.lock(side).await?;
+        let dir = dir_of(side);
+        let watch = self.watch()?;
+        watch.prepare(dir)?;
+        if ready_now(self.borrow(&held), dir)? {
+            return Ok(());
+        }
+        watch.ready(dir).await
+    }
+
     /// Closes the fd: later operations fail at once, waiting ones wake
     /// with the closed error, and close(2) runs when the last operation in
     /// flight leaves (now, if none is). A second close returns the closed
@@ -440,6 +503,31 @@ fn attempt<T>(
             done => return Some(done),
         }
     }
+}
+
+/// Whether `dir`'s syscall on `fd` would make progress now: a poll(2)
+/// that does not wait. An error or hang-up counts for both directions:
+/// the syscall then reports it.
+fn ready_now(fd: BorrowedFd<'_>, dir: Dir) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let want = match dir {
+        Dir::Read => PollFlags::IN,
+        Dir::Write => PollFlags::OUT,
+    };
+    let mut fds = [PollFd::from_borrowed_fd(fd, want)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        match rustix::event::poll(&mut fds, Some(&now)) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let got = fds[0].revents();
+    Ok(got.intersects(want | PollFlags::ERR | PollFlags::HUP))
 }
 
 /// Records whether a stream read of `want` bytes came back short.

@@ -242,6 +242,28 @@ impl FdLock {
         self.poll_lock_as(side, None, cx)
     }
 
+    /// Takes `side`'s lock and a reference if the lock is free, without
+    /// queueing: `Ok(false)` if another operation holds it (the `try_*`
+    /// operations, which never wait, then report `WouldBlock`). Nothing is
+    /// left in the queues, so no unlock has a waker to find for it. Go has
+    /// none: fdMutex.rwlock always waits.
+    pub(crate) fn try_lock(&self, side: Side) -> Result<bool, Closed> {
+        let taken = self.update(|s| {
+            if s & CLOSED != 0 {
+                Err(Some(Closed))
+            } else if s & side.locked() != 0 {
+                Err(None)
+            } else {
+                Ok(add_ref(s | side.locked()))
+            }
+        });
+        match taken {
+            Ok(_) => Ok(true),
+            Err(Some(closed)) => Err(closed),
+            Err(None) => Ok(false),
+        }
+    }
+
     fn poll_lock_as(
         &self,
         side: Side,
@@ -474,6 +496,29 @@ mod tests {
         assert_eq!(l.unlock(Side::Read), Release::Keep);
         assert_eq!(lock(&l, Side::Read, &mut c, &w), Poll::Ready(Ok(())));
         assert_eq!(l.unlock(Side::Read), Release::Keep);
+    }
+
+    #[test]
+    fn try_lock_takes_a_free_side_and_never_queues() {
+        let l = FdLock::new();
+        let (c, w) = waker();
+        let mut t = Ticket::default();
+        assert_eq!(l.try_lock(Side::Read), Ok(true));
+        assert_eq!(l.try_lock(Side::Read), Ok(false), "held: not taken");
+        assert_eq!(l.try_lock(Side::Write), Ok(true), "the other side is free");
+        assert!(lock(&l, Side::Read, &mut t, &w).is_pending());
+        // The failed try left nothing queued: one unlock wakes the one
+        // real waiter, and the count is back where it was.
+        assert_eq!(l.unlock(Side::Read), Release::Keep);
+        assert_eq!(c.0.load(SeqCst), 1);
+        assert!(lock(&l, Side::Read, &mut t, &w).is_ready());
+        assert_eq!(l.unlock(Side::Read), Release::Keep);
+        assert_eq!(l.unlock(Side::Write), Release::Keep);
+        l.incref().unwrap();
+        l.close().unwrap();
+        assert_eq!(l.try_lock(Side::Read), Err(Closed));
+        assert_eq!(l.decref(), Release::Keep);
+        assert_eq!(l.decref(), Release::Destroy);
     }
 
     #[test]

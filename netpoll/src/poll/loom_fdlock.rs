@@ -124,3 +124,32 @@ fn loom_fdlock_unlock_racing_an_anonymous_attempt_loses_no_wakeup() {
         assert_eq!(l.unlock(Side::Read), Release::Keep);
     });
 }
+
+/// A `try_*` operation's lock attempt racing close: it either gets the
+/// closed error or the lock, and then its unlock or close's decref (never
+/// both, never neither) is the last one out and closes the fd.
+#[test]
+fn loom_fdlock_try_lock_racing_close_destroys_exactly_once() {
+    loom::model(|| {
+        let l = Arc::new(FdLock::new());
+        let l2 = l.clone();
+        let closer = thread::spawn(move || l2.close().map(|_| l2.decref()));
+        let mine = match l.try_lock(Side::Read) {
+            Ok(true) => {
+                // Held: a second try fails without queueing (or with
+                // the closed error, if close came in between).
+                let again = l.try_lock(Side::Read);
+                assert!(matches!(again, Ok(false) | Err(Closed)), "{again:?}");
+                Some(l.unlock(Side::Read))
+            }
+            Ok(false) => panic!("nothing else holds the read lock"),
+            Err(Closed) => None,
+        };
+        let theirs = closer.join().unwrap().unwrap();
+        let destroys = [mine, Some(theirs)]
+            .into_iter()
+            .filter(|r| *r == Some(Release::Destroy))
+            .count();
+        assert_eq!(destroys, 1, "the fd must be closed exactly once");
+    });
+}
