@@ -28,6 +28,7 @@ pub(crate) mod pidfd;
 pub(crate) mod pipe;
 mod poll;
 pub(crate) mod sigchld;
+pub(crate) mod signal;
 pub(crate) mod sigpipe;
 
 // Each platform has one native backend, named `Native` below, plus
