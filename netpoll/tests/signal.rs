@@ -1,4 +1,4 @@
-//! `netpoll::signal`, on every poller
+//! `netpoll::signal` and `Builder::dump_on_signal`, on every poller
 //! backend and both runtime flavours.
 //!
 //! Signals belong to the whole process, and the tests of this binary run
@@ -15,6 +15,8 @@ use netpoll::signal::{SIGALRM, SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH};
 use netpoll::time::timeout;
 use rustix::process::{getpid, kill_process, Signal};
 use std::io::ErrorKind;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// (name, runtime) for each backend × flavour.
@@ -225,6 +227,11 @@ fn signals_that_cannot_or_must_not_be_caught_are_refused() {
     ] {
         let err = signal(sig).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "signal {sig}: {err}");
+        let err = Builder::new_current_thread()
+            .dump_on_signal(sig)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "dump on {sig}: {err}");
     }
     let err = signal(libc::SIGKILL).unwrap_err();
     assert!(err.to_string().contains("SIGKILL"), "{err}");
@@ -330,4 +337,138 @@ fn thread_cpu_ticks(name: &str) -> u64 {
             Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
         })
         .sum()
+}
+
+/// The environment variable that makes `dump_on_signal_child` run, naming
+/// the file its stderr goes to.
+const DUMP_CHILD_ENV: &str = "NETPOLL_DUMP_CHILD";
+
+/// `dump_on_signal` in a fresh process (its listener stays for good): a
+/// runtime of each flavour prints its dump on SIGUSR1 and goes on.
+#[test]
+fn dump_on_signal_prints_the_task_dump_and_goes_on() {
+    let exe = std::env::current_exe().unwrap();
+    let log = std::env::temp_dir().join(format!("netpoll-dump-child-{}", std::process::id()));
+    let file = std::fs::File::create(&log).unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "dump_on_signal_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DUMP_CHILD_ENV, &log)
+        .stderr(file)
+        .output()
+        .unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("DUMP-CHILD-OK"),
+        "child failed: {stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("live tasks"), "{stderr}");
+}
+
+/// How many dumps the file at `log` holds.
+fn count_dumps(log: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .matches("live tasks")
+        .count()
+}
+
+#[test]
+#[ignore = "run by dump_on_signal_prints_the_task_dump_and_goes_on in a fresh process"]
+fn dump_on_signal_child() {
+    let Ok(log) = std::env::var(DUMP_CHILD_ENV) else {
+        return;
+    };
+    let dumps = || count_dumps(&log);
+    for round in 0..2 {
+        // Each built after the last is gone: a listener made earlier would
+        // see the earlier round's signal too.
+        let rt = match round {
+            0 => Builder::new_multi_thread()
+                .worker_threads(2)
+                .dump_on_signal(SIGUSR1)
+                .build(),
+            _ => Builder::new_current_thread()
+                .dump_on_signal(SIGUSR1)
+                .build(),
+        }
+        .unwrap();
+        rt.block_on(async {
+            let sleeper = netpoll::task::Builder::new()
+                .name("sleeper")
+                .spawn(netpoll::time::sleep(Duration::from_secs(60)))
+                .unwrap();
+            netpoll::time::sleep(Duration::from_millis(20)).await;
+            send(SIGUSR1);
+            let start = Instant::now();
+            while dumps() < round + 1 {
+                assert!(start.elapsed() < Duration::from_secs(5), "no dump");
+                netpoll::time::sleep(Duration::from_millis(5)).await;
+            }
+            // Printed, and the runtime goes on.
+            netpoll::spawn(async {}).await.unwrap();
+            sleeper.abort();
+        });
+        drop(rt);
+        // A dump is one write: wholly in the file once counted.
+        let all = std::fs::read_to_string(&log).unwrap();
+        let text = &all[all.rfind("live tasks").unwrap()..];
+        assert!(
+            text.contains(r#""sleeper" waiting: timer due in"#),
+            "round {round}: {text}"
+        );
+        assert!(text.contains(r#""netpoll-dump""#), "round {round}: {text}");
+    }
+
+    // Every worker stuck in a task that blocks: the dump still comes (a
+    // spare worker runs the dumper) and shows them running.
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .dump_on_signal(SIGUSR1)
+        .build()
+        .unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            let (started, log) = (started.clone(), log.clone());
+            rt.spawn(async move {
+                started.fetch_add(1, SeqCst);
+                // Blocks its worker until the dump is out (or 10 s).
+                let start = Instant::now();
+                while count_dumps(&log) < 3 && start.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    while started.load(SeqCst) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(5), "not started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    send(SIGUSR1);
+    while dumps() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(5), "no dump");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let all = std::fs::read_to_string(&log).unwrap();
+    let text = &all[all.rfind("live tasks").unwrap()..];
+    assert_eq!(text.matches(" running, spawned at ").count(), 3, "{text}");
+    for t in stuck {
+        rt.block_on(t).unwrap();
+    }
+    drop(rt);
+
+    // The dropped runtimes' dumpers are gone with them.
+    send(SIGUSR1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(dumps(), 3);
+    println!("DUMP-CHILD-OK");
 }
