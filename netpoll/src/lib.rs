@@ -11,7 +11,7 @@
 //! - [`runtime`]: workers with the poller inside, timers, blocking pool.
 //! - [`net`]: TCP, UDP and Unix sockets with Go's close and deadline
 //!   semantics, on the fd layer in `poll` (Go: internal/poll.FD).
-//! - [`task`], [`time`], [`io`], [`metrics`]: the public API; [`compat`]:
+//! - [`task`], [`time`], [`io`], [`signal`], [`metrics`]: the public API; [`compat`]:
 //!   tokio's and hyper's traits behind features.
 //!
 //! ```
@@ -36,6 +36,7 @@ pub mod net;
 pub mod poll;
 pub mod process;
 pub mod runtime;
+pub mod signal;
 mod sys;
 pub mod task;
 pub mod time;

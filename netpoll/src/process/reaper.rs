@@ -1,9 +1,9 @@
 //! The SIGCHLD reaper: the fallback where pidfds are missing or refused,
 //! and the only path off Linux.
 //!
-//! One thread per process (not per child) sleeps in poll(2) on the SIGCHLD
-//! pipe (`sys/sigchld.rs`). On each signal it tries `waitpid(pid,
-//! WNOHANG)` for every child it tracks (never `waitpid(-1)`, which would
+//! After each SIGCHLD, netpoll's signal thread (one per process, not per
+//! child; `sys/sigchld.rs`, `sys/signal/`) tries `waitpid(pid, WNOHANG)`
+//! for every child the reaper tracks (never `waitpid(-1)`, which would
 //! steal the children of other code) and wakes their waiters. Signals are
 //! sent under the same lock that reaping holds, and only to a child not yet
 //! reaped: until we reap it, its PID stays a zombie's and cannot be
@@ -54,30 +54,24 @@ struct Reaper {
     children: Mutex<HashMap<u32, Entry>>,
 }
 
+/// The reaper, its SIGCHLD handler installed. A failure to install it
+/// (the signal pipe or thread could not be made: EMFILE) is tried again
+/// by the next caller, not kept for the life of the process.
 fn reaper() -> io::Result<&'static Reaper> {
-    static REAPER: OnceLock<Result<Reaper, i32>> = OnceLock::new();
-    let res = REAPER.get_or_init(|| start().map_err(|e| e.raw_os_error().unwrap_or(0)));
-    res.as_ref().map_err(|&e| io::Error::from_raw_os_error(e))
+    static REAPER: OnceLock<Reaper> = OnceLock::new();
+    let r = REAPER.get_or_init(|| Reaper {
+        children: Mutex::new(HashMap::new()),
+    });
+    // One atomic load once done.
+    crate::sys::sigchld::watch(on_sigchld)?;
+    Ok(r)
 }
 
-fn start() -> io::Result<Reaper> {
-    let pipe = crate::sys::sigchld::pipe()?;
-    std::thread::Builder::new()
-        .name("netpoll-reaper".into())
-        .spawn(move || loop {
-            let mut fds = [rustix::event::PollFd::new(
-                pipe,
-                rustix::event::PollFlags::IN,
-            )];
-            let _ = rustix::event::poll(&mut fds, None);
-            crate::sys::pipe::drain(pipe);
-            if let Ok(r) = reaper() {
-                r.reap_all();
-            }
-        })?;
-    Ok(Reaper {
-        children: Mutex::new(HashMap::new()),
-    })
+/// Called on the signal thread after SIGCHLDs.
+fn on_sigchld() {
+    if let Ok(r) = reaper() {
+        r.reap_all();
+    }
 }
 
 impl Reaper {

@@ -35,6 +35,7 @@ pub struct Builder {
     pidfd: Option<bool>,
     warn_blocking: Option<bool>,
     hooks: super::Hooks,
+    dump_on_signal: Option<i32>,
 }
 
 /// The environment variable that turns the pidfd path off for runtimes
@@ -54,6 +55,7 @@ impl Builder {
             pidfd: None,
             warn_blocking: None,
             hooks: super::Hooks::default(),
+            dump_on_signal: None,
         }
     }
 
@@ -191,6 +193,43 @@ impl Builder {
         self
     }
 
+    /// Prints the runtime's task dump ([`Handle::dump`](super::Handle::dump))
+    /// to stderr each time the signal `signum` arrives, and goes on
+    /// running. Go prints every goroutine on SIGQUIT (and exits); tokio has
+    /// no counterpart. SIGQUIT (Ctrl-\ in a terminal) is the usual choice.
+    ///
+    /// A task of the runtime does it, spawned by [`build`](Self::build),
+    /// named `"netpoll-dump"` (it shows in its own dump): on a multi-thread
+    /// runtime it runs even when every worker is stuck in a blocking task
+    /// (the monitor starts a spare worker); on a current-thread runtime it
+    /// runs while `block_on` does. It listens the way
+    /// [`netpoll::signal::signal`](crate::signal::signal) does, so `build`
+    /// refuses the signals `signal` refuses, and the signal no longer has
+    /// its default action (SIGQUIT would otherwise end the process with a
+    /// core dump).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use netpoll::signal::SIGUSR1;
+    ///
+    /// let rt = netpoll::runtime::Builder::new_multi_thread()
+    ///     .dump_on_signal(SIGUSR1)
+    ///     .build()?;
+    /// rt.spawn(netpoll::time::sleep(std::time::Duration::from_secs(60)));
+    /// // `kill -USR1 <pid>` prints, on stderr:
+    /// //   netpoll: 2 live tasks
+    /// //   task 1 "netpoll-dump" running, spawned at …/runtime/builder.rs:…
+    /// //   task 2 waiting: timer due in 59.998s, spawned at src/main.rs:…
+    /// rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::USR1)?;
+    /// # std::thread::sleep(std::time::Duration::from_millis(100));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn dump_on_signal(&mut self, signum: i32) -> &mut Builder {
+        self.dump_on_signal = Some(signum);
+        self
+    }
+
     /// Opens the poller and starts the worker threads.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let workers = match self.flavor {
@@ -212,6 +251,13 @@ impl Builder {
                 "max_blocking_threads must be at least 1",
             ));
         }
+        // Listening from here on, before any thread starts, so a refused
+        // signal fails the build and a signal sent once `build` returned
+        // is seen.
+        let dump_on = self
+            .dump_on_signal
+            .map(crate::sys::signal::Listener::new)
+            .transpose()?;
         let poller = Netpoller::new(self.poller)?;
         let blocking = Arc::new(BlockingPool::new(PoolConfig {
             max_threads: self.max_blocking_threads,
@@ -231,6 +277,21 @@ impl Builder {
                 .unwrap_or_else(|| std::env::var(super::WARN_BLOCKING_ENV).is_ok_and(|v| v == "1")),
             hooks: self.hooks.clone(),
         };
-        Runtime::start(Arc::new(Shared::new(config, poller, blocking)))
+        let rt = Runtime::start(Arc::new(Shared::new(config, poller, blocking)))?;
+        if let Some(mut listener) = dump_on {
+            rt.handle().spawn_named(
+                async move {
+                    loop {
+                        std::future::poll_fn(|cx| listener.poll_recv(cx)).await;
+                        // Formatted first: one write, not one per line
+                        // between which other output could cut in.
+                        let text = super::Handle::current().dump().to_string();
+                        eprint!("{text}");
+                    }
+                },
+                Some("netpoll-dump".into()),
+            );
+        }
+        Ok(rt)
     }
 }

@@ -28,6 +28,7 @@ pub(crate) mod pidfd;
 pub(crate) mod pipe;
 mod poll;
 pub(crate) mod sigchld;
+pub(crate) mod signal;
 // Only the Linux kernel copy paths (sendfile, splice) need it.
 #[cfg(target_os = "linux")]
 pub(crate) mod sigpipe;

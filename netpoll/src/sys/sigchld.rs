@@ -1,234 +1,35 @@
-//! SIGCHLD as bytes on a pipe, for the process reaper of platforms (or
-//! sandboxes) without pidfds.
+//! SIGCHLD for the process reaper of platforms (or sandboxes) without
+//! pidfds: a subscriber of the signal pipe (`sys/signal/`), which catches
+//! it, chains the handler that was installed before, and calls the
+//! reaper on its thread after each delivery.
 //!
-//! rustix has no `sigaction` (signal handlers are outside its safe
-//! surface), so this is the one place libc installs one. The handler only
-//! does async-signal-safe things: it writes one byte to a non-blocking
-//! pipe (a full pipe already says "something happened", so a failed write
-//! loses nothing), calls the action that was installed before ours, and
-//! restores `errno`.
+//! What is particular to SIGCHLD (the rest is in `sys/signal/`):
 //!
-//! # Chaining the previous action
-//!
-//! Other code in the process (a C library, a shell's job control, a
-//! program's own handler) may have set SIGCHLD's action before the first
-//! child fell back to this reaper. What it set keeps working:
-//!
-//! - a handler function is called for every SIGCHLD, with the signature
-//!   its `SA_SIGINFO` flag says: `f(sig)`, or `f(sig, info, ucontext)`
-//!   with the siginfo and ucontext the kernel gave us;
-//! - its `sa_mask` becomes our mask, so the signals it wanted blocked
-//!   while it runs are blocked (ours runs first, briefly, under the same
-//!   mask); `SA_NODEFER`, `SA_RESTART`, `SA_ONSTACK` and the absence of
-//!   `SA_NOCLDSTOP` (it wants to hear of stopped children) are kept on our
-//!   action, since the kernel applies them to the delivery, not to the
-//!   handler;
-//! - `SA_RESETHAND` (one shot) is emulated: the handler is called for the
-//!   first SIGCHLD only, then treated as `SIG_DFL`, as the kernel would
-//!   have reset it; our own handler of course stays;
-//! - `SIG_DFL` means nothing to call (SIGCHLD's default is to ignore it);
-//!   `SIG_IGN` and `SA_NOCLDWAIT`, which make the kernel reap every child
+//! - our action has `SA_NOCLDSTOP` (no wake for a child that only
+//!   stopped) unless an earlier handler function asked to hear of stopped
+//!   children by going without it;
+//! - `SIG_IGN` and `SA_NOCLDWAIT`, which make the kernel reap every child
 //!   itself so nobody can wait for one, are not kept: our children must
 //!   stay waitable until the reaper has their status. Children that other
 //!   code spawns are then left as zombies until it waits for them, as
-//!   under `SIG_DFL`.
-//!
-//! # No window without the previous action
-//!
-//! Reading the previous action from `sigaction`'s `oldact` and publishing
-//! it afterwards leaves a window: our handler is installed for the whole
-//! process the moment `sigaction` returns, and a SIGCHLD delivered on any
-//! thread before the publication would find nothing to chain and skip the
-//! previous handler. Blocking SIGCHLD on the installing thread does not
-//! close it, since another thread can take the signal. So the previous
-//! action is read first (`sigaction(SIGCHLD, NULL, &old)`), published,
-//! and only then is ours installed: our handler cannot run before the
-//! publication it reads. If the action `sigaction` reports replacing
-//! differs from the one read, other code changed it concurrently in
-//! between; that one is published and ours installed again (with its
-//! mask). A SIGCHLD in that short interval calls the action read first,
-//! the one in force just before: two parties racing to set one signal's
-//! action have no defined order anyway.
+//!   under `SIG_DFL` (SIGCHLD's default is to ignore it, and there is
+//!   nothing to call).
 
-use std::ffi::{c_int, c_void};
+use super::signal::{subscribe, Subscriber};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::ptr;
-use std::sync::atomic::{
-    AtomicI32, AtomicPtr,
-    Ordering::{AcqRel, Acquire, Relaxed, Release},
-};
-use std::sync::OnceLock;
 
-/// The pipe's write end, for the handler (-1 until installed).
-static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
-/// The action we replaced, if it was a handler function (null otherwise,
-/// and once a one-shot handler has run). Published before our handler is
-/// installed; each value is leaked, so the handler can read it at any time
-/// (at most two for the process's life).
-static PREVIOUS: AtomicPtr<Previous> = AtomicPtr::new(ptr::null_mut());
-/// The read end, shared by whoever listens; installed once per process.
-static READ_END: OnceLock<Result<OwnedFd, i32>> = OnceLock::new();
-
-/// A handler function installed for SIGCHLD before ours.
-struct Previous {
-    /// The function, of the signature `flags` says.
-    handler: usize,
-    /// Its `sa_flags`: `SA_SIGINFO` (signature) and `SA_RESETHAND` (once)
-    /// are what the call depends on.
-    flags: c_int,
-}
-
-/// The flags of an action that the kernel applies when delivering, so they
-/// are carried over from the previous handler to ours.
-const DELIVERY_FLAGS: c_int = libc::SA_NODEFER | libc::SA_RESTART | libc::SA_ONSTACK;
-
-/// The read end of the SIGCHLD pipe, installing the handler on first use.
-/// Every SIGCHLD after installation leaves at least one byte in it.
-///
-/// A SIGCHLD disposition of SIG_IGN (which makes the kernel reap children
-/// itself, so nobody could wait for them) is replaced too; a previous
-/// handler function keeps being called (see the module docs).
-pub(crate) fn pipe() -> io::Result<&'static OwnedFd> {
-    let res = READ_END.get_or_init(|| install().map_err(|e| e.raw_os_error().unwrap_or(0)));
-    res.as_ref().map_err(|&e| io::Error::from_raw_os_error(e))
-}
-
-fn install() -> io::Result<OwnedFd> {
-    let (r, w) = super::pipe::nonblocking_pipe()?;
-    WRITE_FD.store(w.as_raw_fd(), Release);
-    // The write end lives as long as the process: the handler may run at
-    // any time.
-    std::mem::forget(w);
-    // Publish first, install second (see "No window" in the module docs).
-    let old = sigaction(None)?;
-    publish(&old);
-    let replaced = sigaction(Some(&ours(&old)))?;
-    if !same_action(&replaced, &old) {
-        publish(&replaced);
-        sigaction(Some(&ours(&replaced)))?;
-    }
-    Ok(r)
-}
-
-/// Our action, adapted to the one it replaces (see the module docs).
-fn ours(old: &libc::sigaction) -> libc::sigaction {
-    // SAFETY: an all-zero sigaction is a valid value to fill in (no
-    // handler, empty mask, no flags).
-    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-    new.sa_sigaction =
-        on_sigchld as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as usize;
-    if is_function(old.sa_sigaction) {
-        new.sa_mask = old.sa_mask;
-        new.sa_flags = libc::SA_SIGINFO
-            | (old.sa_flags & DELIVERY_FLAGS)
-            | (old.sa_flags & libc::SA_NOCLDSTOP);
-    } else {
-        // SAFETY: `new.sa_mask` is a valid sigset_t owned by us.
-        unsafe { libc::sigemptyset(&mut new.sa_mask) };
-        new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_NOCLDSTOP;
-    }
-    new
-}
-
-/// Whether an action's handler is a function, not SIG_DFL or SIG_IGN.
-fn is_function(handler: usize) -> bool {
-    handler != libc::SIG_DFL && handler != libc::SIG_IGN
-}
-
-fn same_action(a: &libc::sigaction, b: &libc::sigaction) -> bool {
-    a.sa_sigaction == b.sa_sigaction && a.sa_flags == b.sa_flags
-}
-
-/// Makes `old` the action the handler chains to.
-fn publish(old: &libc::sigaction) {
-    let previous = if is_function(old.sa_sigaction) {
-        Box::into_raw(Box::new(Previous {
-            handler: old.sa_sigaction,
-            flags: old.sa_flags,
-        }))
-    } else {
-        ptr::null_mut()
-    };
-    PREVIOUS.store(previous, Release);
-}
-
-/// `sigaction(SIGCHLD, new, &old)`: installs `new` if given, and returns
-/// the action in force before.
-fn sigaction(new: Option<&libc::sigaction>) -> io::Result<libc::sigaction> {
-    // SAFETY: an all-zero sigaction is valid storage for the old action.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    let new = new.map_or(ptr::null(), |n| n as *const libc::sigaction);
-    // SAFETY: `new` is null or a valid sigaction, `old` valid storage; the
-    // handler `new` names is async-signal-safe (see the module docs).
-    if unsafe { libc::sigaction(libc::SIGCHLD, new, &mut old) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(old)
-}
-
-extern "C" fn on_sigchld(sig: c_int, info: *mut libc::siginfo_t, ucontext: *mut c_void) {
-    let saved = errno::get();
-    let fd = WRITE_FD.load(Acquire);
-    if fd >= 0 {
-        // SAFETY: `fd` is the pipe's write end, never closed; writing one
-        // byte from a local is async-signal-safe.
-        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
-    }
-    let p = PREVIOUS.load(Acquire);
-    // SAFETY: a non-null `PREVIOUS` points to a leaked, never-freed value.
-    if let Some(previous) = unsafe { p.as_ref() } {
-        // A one-shot handler runs for the first SIGCHLD only; the swap
-        // makes that hold when two threads take a SIGCHLD at once.
-        let once = previous.flags & libc::SA_RESETHAND != 0;
-        if !once
-            || PREVIOUS
-                .compare_exchange(p, ptr::null_mut(), AcqRel, Relaxed)
-                .is_ok()
-        {
-            if previous.flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: it was installed for SIGCHLD with SA_SIGINFO, so
-                // it has this signature; `info` and `ucontext` are what the
-                // kernel passed us, since we are installed with SA_SIGINFO.
-                let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
-                    unsafe { std::mem::transmute(previous.handler) };
-                f(sig, info, ucontext);
-            } else {
-                // SAFETY: it was installed for SIGCHLD without SA_SIGINFO,
-                // so it has this signature.
-                let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(previous.handler) };
-                f(sig);
-            }
+/// Calls `on_sigchld` on the signal thread after every SIGCHLD from now
+/// on (several may make one call), installing the handler on first use.
+/// Idempotent, and cheap once done; the first `on_sigchld` given stays.
+pub(crate) fn watch(on_sigchld: fn()) -> io::Result<()> {
+    static HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+    static REAPER: Subscriber = Subscriber::new(libc::SIGCHLD, || {
+        if let Some(f) = HOOK.get() {
+            f()
         }
-    }
-    errno::set(saved);
-}
-
-/// errno, saved and restored around the handler (a signal must not change
-/// what the interrupted code sees).
-mod errno {
-    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
-    use libc::___errno as location;
-    #[cfg(any(target_os = "netbsd", target_os = "openbsd"))]
-    use libc::__errno as location;
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    use libc::__errno_location as location;
-    #[cfg(any(
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "dragonfly"
-    ))]
-    use libc::__error as location;
-
-    pub(super) fn get() -> i32 {
-        // SAFETY: the thread's errno location is always valid.
-        unsafe { *location() }
-    }
-
-    pub(super) fn set(v: i32) {
-        // SAFETY: as above.
-        unsafe { *location() = v };
-    }
+    });
+    HOOK.get_or_init(|| on_sigchld);
+    subscribe(&REAPER)
 }
 
 /// Each case installs a SIGCHLD action of its own before netpoll's reaper
@@ -239,12 +40,19 @@ mod errno {
 /// signal action takes `unsafe` and libc, which belong in `sys/`.
 #[cfg(all(test, not(loom), target_os = "linux"))]
 mod tests {
-    use super::*;
     use crate::process::Command;
     use crate::runtime::{Builder, Runtime};
     use crate::sys::tests::in_fresh_process;
+    use std::ffi::{c_int, c_void};
+    use std::io;
+    use std::ptr;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::time::{Duration, Instant};
+
+    /// Sets SIGCHLD's action directly, as "other code" would.
+    fn sigaction(new: Option<&libc::sigaction>) -> io::Result<libc::sigaction> {
+        crate::sys::signal::sigaction(libc::SIGCHLD, new)
+    }
 
     /// Both flavours, on the SIGCHLD reaper.
     fn runtimes() -> Vec<(&'static str, Runtime)> {
