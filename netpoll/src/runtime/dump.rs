@@ -7,8 +7,8 @@ use crate::waits::{self, Wait};
 use std::fmt;
 use std::time::Instant;
 
-/// A snapshot of a runtime's live tasks, from [`Handle::dump`]
-/// (`super::Handle::dump`). Print it with `{}`: one line per task, in id
+/// A snapshot of a runtime's live tasks, from
+/// [`Handle::dump`](super::Handle::dump). Print it with `{}`: one line per task, in id
 /// order, such as
 ///
 /// ```text
