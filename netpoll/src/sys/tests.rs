@@ -255,6 +255,7 @@ fn foreign_backend_is_unsupported_not_a_panic() {
 }
 
 /// Set in a re-executed test binary: the test it is to run the body of.
+#[cfg(target_os = "linux")]
 const FRESH_PROCESS_ENV: &str = "NETPOLL_TEST_FRESH_PROCESS";
 
 /// Runs `body` in a new copy of this test binary that runs only the test
@@ -262,7 +263,8 @@ const FRESH_PROCESS_ENV: &str = "NETPOLL_TEST_FRESH_PROCESS";
 /// change the whole process once (a signal action, a seccomp filter).
 /// The poller backend is passed on through the inherited
 /// `NETPOLL_POLLER`. Fails if the copy fails, hangs for a minute, or ran no
-/// test.
+/// test. Linux only: its users (signal actions, seccomp) are.
+#[cfg(target_os = "linux")]
 pub(super) fn in_fresh_process(module: &str, name: &str, body: fn()) {
     let path = format!("{}::{name}", module.split_once("::").unwrap().1);
     if std::env::var(FRESH_PROCESS_ENV).as_deref() == Ok(path.as_str()) {
