@@ -416,3 +416,36 @@ impl<T: futures_io::AsyncWrite + Unpin> futures_io::AsyncWrite for FuturesOnly<T
         Pin::new(&mut self.0).poll_close(cx)
     }
 }
+
+#[cfg(feature = "client")]
+#[test]
+fn legacy_client_with_http_connector() {
+    use hyper_util::client::legacy::Client;
+    use netpoll::compat::{HttpConnector, HyperExecutor, HyperTimer};
+    run(|name| async move {
+        let (addr, trigger, server) = start(|s| s).await;
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client: Client<_, Empty<Bytes>> = Client::builder(HyperExecutor)
+            .timer(HyperTimer)
+            .pool_timer(HyperTimer)
+            .build(connector);
+        for i in 0..2 {
+            // "localhost": the name goes through the blocking-pool resolver.
+            let uri: hyper::Uri = format!("http://localhost:{}/c/{i}", addr.port())
+                .parse()
+                .unwrap();
+            let res = client.get(uri).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{name}");
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], format!("/c/{i}").as_bytes(), "{name}");
+        }
+        let https: hyper::Uri = format!("https://127.0.0.1:{}/", addr.port())
+            .parse()
+            .unwrap();
+        assert!(client.get(https).await.is_err(), "{name}");
+        drop(client);
+        trigger.fire();
+        server.await.unwrap().unwrap();
+    });
+}

@@ -12,6 +12,8 @@
 //! the crate-private macros `tokio_io!` and `hyper_io!`, which expand to nothing when their
 //! feature is off.
 
+#[cfg(feature = "client")]
+mod client;
 #[cfg(feature = "hyper")]
 mod hyper;
 #[cfg(feature = "hyper")]
@@ -21,6 +23,8 @@ mod serve;
 #[cfg(feature = "tokio-io")]
 mod tokio;
 
+#[cfg(feature = "client")]
+pub use self::client::{HttpConnection, HttpConnector};
 #[cfg(feature = "hyper")]
 pub use self::hyper::{HyperExecutor, HyperTimer};
 #[cfg(all(feature = "hyper", feature = "tokio-io"))]
