@@ -53,6 +53,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// For a tower service (axum's `Router`) use [`serve_tower`].
 ///
+/// The future fails with the listener's error if accepting fails for good
+/// (temporary errors such as `EMFILE` are retried with Go's backoff); the
+/// connections accepted by then keep running as detached tasks.
+///
 /// Go: `http.Server.Serve`; tokio: `axum::serve` / hyper-util's
 /// `server::conn::auto` with `GracefulShutdown`.
 ///
