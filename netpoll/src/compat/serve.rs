@@ -398,9 +398,10 @@ where
 /// Whether an accept error passes by itself (Go's `Temporary()` errors
 /// in `http.Server.Serve`): out of fds, buffers or memory.
 fn is_temporary(e: &io::Error) -> bool {
+    use rustix::io::Errno;
     matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+        Errno::from_io_error(e),
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)
     )
 }
 
