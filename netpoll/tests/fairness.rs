@@ -306,6 +306,113 @@ fn timers_and_io_go_on_while_every_worker_is_blocked() {
     drop(rt);
 }
 
+/// Threads of this process whose name contains `part`.
+fn threads_named(part: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.contains(part))
+        .count()
+}
+
+/// Polls `done` every millisecond until it holds or `within` has passed.
+fn eventually(within: Duration, done: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + within;
+    while !done() {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// A spare worker, started while every worker was blocked, holds the
+/// poller when the blocks end, so the workers park on their threads; then
+/// the spare retires. A worker must take the poller over: a sleep and a
+/// connection afterwards are served within the bound. (They never were:
+/// the retiring spare left the poller with both workers parked, so nobody
+/// fired timers or polled I/O again; ThreadSanitizer's slowdown, which
+/// makes every worker look blocked, hung tests/copy.rs this way.)
+#[test]
+fn timers_and_io_go_on_after_a_spare_retires() {
+    let _serial = common::serial();
+    let rt = netpoll::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("np")
+        .build()
+        .unwrap();
+    let spares_before = netpoll::metrics::snapshot().spare_workers_started;
+    // Both workers block together until a spare has started (and, idle,
+    // gone to sleep in the poller); then the blocks end.
+    let blockers: Vec<_> = (0..2)
+        .map(|_| {
+            rt.spawn(async move {
+                eventually(Duration::from_secs(5), || {
+                    netpoll::metrics::snapshot().spare_workers_started > spares_before
+                });
+                std::thread::sleep(Duration::from_millis(50));
+            })
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(5), || blockers
+            .iter()
+            .all(|b| b.is_finished())),
+        "the blockers never ended"
+    );
+    assert!(
+        netpoll::metrics::snapshot().spare_workers_started > spares_before,
+        "no spare started while both workers were blocked"
+    );
+    // Thread names are cut to 15 bytes: "np-spare-2" survives whole.
+    assert!(
+        eventually(Duration::from_secs(5), || threads_named("np-spare") == 0),
+        "the spare never retired"
+    );
+    // Now the workers are parked and no spare is left. Nothing below
+    // spawns a task (a spawn would wake a worker and hide the bug): this
+    // thread sleeps, then reads from a socket, both of which only the
+    // poller's owner completes. In a thread of its own, so a runtime that
+    // never wakes fails the test instead of hanging it.
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = peer.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut s, _) = peer.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let _ = s.write_all(b"ping");
+        std::thread::sleep(Duration::from_secs(6));
+    });
+    let handle = rt.handle().clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let took = handle.block_on(async move {
+            let start = Instant::now();
+            netpoll::time::sleep(Duration::from_millis(10)).await;
+            let slept = start.elapsed();
+            let c = TcpStream::connect(addr).await.unwrap();
+            let start = Instant::now();
+            let mut b = [0u8; 4];
+            c.read_exact(&mut b).await.unwrap();
+            (slept, start.elapsed())
+        });
+        let _ = tx.send(took);
+    });
+    let (slept, read) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("after the spare retired, a sleep or a read never ended");
+    assert!(
+        slept < Duration::from_millis(10) + BOUND,
+        "a 10 ms sleep took {slept:?}"
+    );
+    assert!(
+        read < Duration::from_millis(20) + BOUND,
+        "a read of data sent after 20 ms took {read:?}"
+    );
+    drop(rt);
+}
+
 /// `NETPOLL_WARN_BLOCKING=1`: one warning per blocked poll, naming the
 /// task's spawn location and how long it blocked (run in a child process
 /// to read its stderr).

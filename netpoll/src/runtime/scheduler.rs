@@ -720,8 +720,12 @@ impl Worker {
         let tasks: Vec<Runnable> = std::iter::from_fn(|| self.local.borrow_mut().pop()).collect();
         if !tasks.is_empty() {
             self.shared.inject.push_batch(tasks);
-            self.shared.notify_one();
         }
+        // Even with no task to hand on: this spare may have been the one
+        // in the poller, the workers parked because it was, and with
+        // nobody polling, timers and I/O would stop for good. The worker
+        // woken takes the poller over (see `park_thread`).
+        self.shared.notify_one();
         self.stats.flush();
     }
 
@@ -928,7 +932,15 @@ impl Worker {
         let shared = &self.shared;
         let remote = &shared.remotes[self.index];
         shared.idle.park_enter(self.index);
-        if !shared.any_work(self.index) && !shared.is_shutdown() {
+        // Parks only while another worker holds the poller: a notifier
+        // wakes that one for I/O and timers. If it has let go for good (a
+        // spare retiring) this worker takes the poller instead; the
+        // spare's notify either finds it announced here or it sees the
+        // poller free (both sides fenced).
+        if !shared.any_work(self.index)
+            && !shared.is_shutdown()
+            && shared.poller_owned.load(SeqCst)
+        {
             Stats::bump(&self.stats.parks);
             self.stats.flush();
             while !remote.notified.swap(false, SeqCst) && !shared.is_shutdown() {
