@@ -136,6 +136,7 @@ pub(crate) fn run(handle: Handle) {
             }
             if shared.config.flavor == Flavor::MultiThread {
                 hand_off(shared, i, &mut staging);
+                shared.ensure_poller_owner();
             }
         }
         if shared.config.flavor == Flavor::MultiThread {

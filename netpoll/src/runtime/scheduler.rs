@@ -361,6 +361,17 @@ impl Shared {
         }
     }
 
+    /// Wakes a parked worker to take the poller if nobody holds it, as
+    /// Go's sysmon polls the network itself when nobody has for 10 ms.
+    /// The monitor calls it for a stuck worker: the poller's last owner
+    /// may be that one, stuck in a task since its wait returned, while
+    /// the others park, and no timer or I/O is served until the task ends.
+    pub(crate) fn ensure_poller_owner(&self) {
+        if !self.poller_owned.load(SeqCst) {
+            self.notify_one();
+        }
+    }
+
     /// Interrupts the poller's blocking wait, if one is under way.
     pub(crate) fn wake_poller(&self) {
         if self.idle.poller_sleeping() {
