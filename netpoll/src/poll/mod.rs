@@ -12,6 +12,7 @@ mod error;
 pub(crate) mod fd;
 pub(crate) mod fdlock;
 mod netpoller;
+mod readbuf;
 pub(crate) mod timer;
 mod token;
 

@@ -1,5 +1,7 @@
 //! Tasks: spawning, joining, yielding (Go: the `go` statement).
 
+#![forbid(unsafe_code)] // unsafe lives in sys, poll and runtime (CONTRIBUTING)
+
 pub use crate::runtime::task::{JoinError, JoinHandle, Unconstrained};
 
 use crate::runtime::Handle;
