@@ -27,17 +27,19 @@ use super::idle::{Idle, Wake};
 use super::owned::OwnedTasks;
 use super::queue::{self, Local, Stealer};
 use super::task::{self, Runnable};
-use crate::loom_shim::LockExt;
+// The shim's types (loom's under `--cfg loom`): loom_scheduler.rs and
+// loom_monitor.rs model this file's shutdown, sleep and hand-off code.
+use crate::loom_shim::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, LockExt, Mutex,
+};
 use crate::metrics;
 use crate::poll::timer::Timers;
 use crate::poll::{Events, Netpoller};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::Location;
-use std::sync::atomic::{
-    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*,
-};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering::*;
+use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
