@@ -341,12 +341,19 @@ impl Shared {
     }
 
     /// Queues `r` on the global queue. Once the queue has closed (the
-    /// runtime is gone, every task it had was dropped) only a task spawned
-    /// through a handle that outlived the runtime arrives here, from its
-    /// `spawn` call rather than a wake, and it is cancelled at once.
+    /// runtime is gone) a task arrives here from a handle that outlived
+    /// the runtime, or from a wake on another thread that raced the drain
+    /// in `cancel_all` (the wake had marked the task scheduled, so the
+    /// drain's own wake found nothing to queue and stopped). Either way
+    /// the caller may hold a lock the task's future takes when dropped, so
+    /// the task is cancelled on a thread of its own, never inside the wake
+    /// or the spawn (if no thread can be started, the dropped `Runnable`
+    /// cancels it here after all).
     fn inject_or_cancel(&self, r: Runnable) {
         if let Err(r) = self.inject.push(r) {
-            task::cancel(r);
+            let _ = crate::loom_shim::thread::Builder::new()
+                .name(format!("{}-cancel", self.config.thread_name))
+                .spawn(move || task::cancel(r));
         }
     }
 
