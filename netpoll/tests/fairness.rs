@@ -452,7 +452,10 @@ fn io_is_served_while_the_pollers_last_owner_is_blocked() {
         blocker.await.unwrap();
         got.saturating_duration_since(sent)
     });
-    assert!(took < BOUND, "a read waited {took:?} behind a blocked worker");
+    assert!(
+        took < BOUND,
+        "a read waited {took:?} behind a blocked worker"
+    );
 }
 
 /// `NETPOLL_WARN_BLOCKING=1`: one warning per blocked poll, naming the

@@ -922,7 +922,11 @@ mod tests {
         let far = t0 + Duration::from_secs(3600);
         // Under Miri fewer timers, and enough resets for a few rebuilds
         // (one) rather than a million.
-        let (n, rounds) = if cfg!(miri) { (300, 1_500) } else { (2000, 1_000_000) };
+        let (n, rounds) = if cfg!(miri) {
+            (300, 1_500)
+        } else {
+            (2000, 1_000_000)
+        };
         let keys: Vec<_> = (0..n).map(|_| t.insert(far, &w)).collect();
         let mut x: u64 = 1;
         let mut max = 0;

@@ -957,9 +957,7 @@ impl Worker {
         // spare retiring) this worker takes the poller instead; the
         // spare's notify either finds it announced here or it sees the
         // poller free (both sides fenced).
-        if !shared.any_work(self.index)
-            && !shared.is_shutdown()
-            && shared.poller_owned.load(SeqCst)
+        if !shared.any_work(self.index) && !shared.is_shutdown() && shared.poller_owned.load(SeqCst)
         {
             Stats::bump(&self.stats.parks);
             self.stats.flush();
