@@ -46,6 +46,10 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
+#[cfg(all(test, loom))]
+#[path = "loom_fd.rs"]
+mod loom_fd;
+
 /// The most one read or write on a stream asks of the kernel: larger
 /// requests are cut, as Go does (internal/poll's maxRW), since some
 /// kernels fail or misbehave on counts beyond 2^31.

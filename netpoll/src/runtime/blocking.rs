@@ -14,6 +14,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(all(test, loom))]
+#[path = "loom_blocking.rs"]
+mod loom_blocking;
+
 /// The longest keep-alive honoured (about 30 years): "for ever".
 const MAX_KEEP_ALIVE: Duration = Duration::from_secs(1 << 30);
 

@@ -43,6 +43,10 @@ use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+#[cfg(all(test, loom))]
+#[path = "loom_scheduler.rs"]
+pub(super) mod loom_scheduler;
+
 /// Ticks between fairness checks (Go and tokio both use 61: a prime, so it
 /// does not beat with a program's own periodicity).
 const MAINTENANCE_INTERVAL: u32 = 61;

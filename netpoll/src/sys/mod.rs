@@ -22,6 +22,8 @@
 //! time and wake coalescing (Go: netpollWakeSig).
 
 mod event;
+#[cfg(all(test, loom))]
+mod loom_selector;
 #[cfg(loom)]
 pub(crate) mod model;
 mod oneshot;
