@@ -306,6 +306,158 @@ fn timers_and_io_go_on_while_every_worker_is_blocked() {
     drop(rt);
 }
 
+/// Threads of this process whose name contains `part`.
+fn threads_named(part: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.contains(part))
+        .count()
+}
+
+/// Polls `done` every millisecond until it holds or `within` has passed.
+fn eventually(within: Duration, done: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + within;
+    while !done() {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// A spare worker, started while every worker was blocked, holds the
+/// poller when the blocks end, so the workers park on their threads; then
+/// the spare retires. A worker must take the poller over: a sleep and a
+/// connection afterwards are served within the bound. (They never were:
+/// the retiring spare left the poller with both workers parked, so nobody
+/// fired timers or polled I/O again; ThreadSanitizer's slowdown, which
+/// makes every worker look blocked, hung tests/copy.rs this way.)
+#[test]
+fn timers_and_io_go_on_after_a_spare_retires() {
+    let _serial = common::serial();
+    let rt = netpoll::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("np")
+        .build()
+        .unwrap();
+    let spares_before = netpoll::metrics::snapshot().spare_workers_started;
+    // Both workers block together until a spare has started (and, idle,
+    // gone to sleep in the poller); then the blocks end.
+    let blockers: Vec<_> = (0..2)
+        .map(|_| {
+            rt.spawn(async move {
+                eventually(Duration::from_secs(5), || {
+                    netpoll::metrics::snapshot().spare_workers_started > spares_before
+                });
+                std::thread::sleep(Duration::from_millis(50));
+            })
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(5), || blockers
+            .iter()
+            .all(|b| b.is_finished())),
+        "the blockers never ended"
+    );
+    assert!(
+        netpoll::metrics::snapshot().spare_workers_started > spares_before,
+        "no spare started while both workers were blocked"
+    );
+    // Thread names are cut to 15 bytes: "np-spare-2" survives whole.
+    assert!(
+        eventually(Duration::from_secs(5), || threads_named("np-spare") == 0),
+        "the spare never retired"
+    );
+    // Now the workers are parked and no spare is left. Nothing below
+    // spawns a task (a spawn would wake a worker and hide the bug): this
+    // thread sleeps, then reads from a socket, both of which only the
+    // poller's owner completes. In a thread of its own, so a runtime that
+    // never wakes fails the test instead of hanging it.
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = peer.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut s, _) = peer.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let _ = s.write_all(b"ping");
+        std::thread::sleep(Duration::from_secs(6));
+    });
+    let handle = rt.handle().clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let took = handle.block_on(async move {
+            let start = Instant::now();
+            netpoll::time::sleep(Duration::from_millis(10)).await;
+            let slept = start.elapsed();
+            let c = TcpStream::connect(addr).await.unwrap();
+            let start = Instant::now();
+            let mut b = [0u8; 4];
+            c.read_exact(&mut b).await.unwrap();
+            (slept, start.elapsed())
+        });
+        let _ = tx.send(took);
+    });
+    let (slept, read) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("after the spare retired, a sleep or a read never ended");
+    assert!(
+        slept < Duration::from_millis(10) + BOUND,
+        "a 10 ms sleep took {slept:?}"
+    );
+    assert!(
+        read < Duration::from_millis(20) + BOUND,
+        "a read of data sent after 20 ms took {read:?}"
+    );
+    drop(rt);
+}
+
+/// A worker whose poller wait returned with a task that then blocks (a
+/// std sleep) while the other worker is parked: nobody is in the poller,
+/// so the monitor has a parked worker take it (Go's sysmon polls the
+/// network itself), and a read on another socket is served within the
+/// bound. (It waited out the whole block: the monitor only handed queued
+/// tasks on, and a stuck worker with an empty queue woke nobody.)
+#[test]
+fn io_is_served_while_the_pollers_last_owner_is_blocked() {
+    let _serial = common::serial();
+    let rt = two_workers();
+    let (a1, b1) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (a2, b2) = std::os::unix::net::UnixStream::pair().unwrap();
+    let took = rt.block_on(async move {
+        let s1 = UnixStream::from_std(a1).unwrap();
+        let s2 = UnixStream::from_std(a2).unwrap();
+        let blocker = netpoll::spawn(async move {
+            let mut b = [0u8; 1];
+            s1.read_exact(&mut b).await.unwrap();
+            // Woken by the poller's owner, onto its own queue: it blocks
+            // that worker right after its wait.
+            std::thread::sleep(Duration::from_millis(1000));
+        });
+        let reader = netpoll::spawn(async move {
+            let mut b = [0u8; 1];
+            s2.read_exact(&mut b).await.unwrap();
+            Instant::now()
+        });
+        // Give the runtime time to go idle (one worker in the poller, one
+        // parked); if it has not, the case is merely easier.
+        std::thread::sleep(Duration::from_millis(200));
+        use std::io::Write;
+        (&b1).write_all(b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let sent = Instant::now();
+        (&b2).write_all(b"y").unwrap();
+        let got = reader.await.unwrap();
+        blocker.await.unwrap();
+        got.saturating_duration_since(sent)
+    });
+    assert!(
+        took < BOUND,
+        "a read waited {took:?} behind a blocked worker"
+    );
+}
+
 /// `NETPOLL_WARN_BLOCKING=1`: one warning per blocked poll, naming the
 /// task's spawn location and how long it blocked (run in a child process
 /// to read its stderr).

@@ -13,19 +13,9 @@ macro_rules! hyper_io {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
-                mut buf: ::hyper::rt::ReadBufCursor<'_>,
+                buf: ::hyper::rt::ReadBufCursor<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                // Unsafe outside sys/ because hyper offers no safe way to
-                // read into its buffer in place: `initialize_unfilled`
-                // zeroes all of its spare room (8 KiB or more) on every
-                // read, and `put_slice` costs a copy.
-                // SAFETY: recv(2) only writes into `dst`; nothing here
-                // de-initialises any of it.
-                let dst = unsafe { buf.as_mut() };
-                let n = std::task::ready!(self.sock.poll_read_uninit(cx, dst))?;
-                // SAFETY: recv(2) initialised (wrote) the first `n` bytes.
-                unsafe { buf.advance(n) };
-                std::task::Poll::Ready(Ok(()))
+                self.sock.poll_read_hyper(cx, buf)
             }
         }
 

@@ -12,6 +12,8 @@
 //! the crate-private macros `tokio_io!` and `hyper_io!`, which expand to nothing when their
 //! feature is off.
 
+#![forbid(unsafe_code)] // unsafe lives in sys, poll and runtime (CONTRIBUTING)
+
 #[cfg(feature = "client")]
 mod client;
 #[cfg(feature = "hyper")]

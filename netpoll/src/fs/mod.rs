@@ -18,6 +18,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#![forbid(unsafe_code)] // unsafe lives in sys, poll and runtime (CONTRIBUTING)
+
 mod copy;
 pub(crate) mod fdio;
 mod file;

@@ -26,6 +26,8 @@
 //! where the program restored its default action. The bytes each path
 //! moved are counted in [`metrics`](crate::metrics).
 
+#![forbid(unsafe_code)] // unsafe lives in sys, poll and runtime (CONTRIBUTING)
+
 use std::io;
 
 mod copy;

@@ -120,6 +120,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#![forbid(unsafe_code)] // unsafe lives in sys, poll and runtime (CONTRIBUTING)
+
 mod addr;
 pub(crate) mod common;
 mod listen;

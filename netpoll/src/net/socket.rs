@@ -185,23 +185,26 @@ impl Socket {
             .poll_read_stream(cx, want, |fd| recv(fd, buf, RecvFlags::empty()))
     }
 
-    /// [`poll_read`](Self::poll_read) into memory that may be
-    /// uninitialised (hyper's and tokio's read buffers), so nothing has
-    /// to be zeroed first: recv(2) only writes to it.
-    #[cfg(any(feature = "tokio-io", feature = "hyper"))]
-    pub(crate) fn poll_read_uninit(
+    /// tokio's `AsyncRead::poll_read`: into the buffer's uninitialised
+    /// part in place (the unsafe steps live in `poll::readbuf`).
+    #[cfg(feature = "tokio-io")]
+    pub(crate) fn poll_read_tokio(
         &self,
         cx: &mut Context<'_>,
-        buf: &mut [std::mem::MaybeUninit<u8>],
-    ) -> Poll<io::Result<usize>> {
-        let want = buf.len().min(MAX_RW);
-        self.fd.poll_read_stream(cx, want, |fd| {
-            if want == 0 {
-                return Ok(0);
-            }
-            let ((filled, _), _) = rustix::net::recv(fd, &mut buf[..want], RecvFlags::empty())?;
-            Ok(filled.len())
-        })
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.fd.poll_recv_tokio(cx, buf)
+    }
+
+    /// hyper's `rt::Read::poll_read`, in place like
+    /// [`poll_read_tokio`](Self::poll_read_tokio).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn poll_read_hyper(
+        &self,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.fd.poll_recv_hyper(cx, buf)
     }
 
     pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -9,6 +9,9 @@
 //! covers every index a token can carry, and finding a descriptor from its
 //! index is two shifts and one atomic load, with no lock.
 
+// Under loom the cache below is replaced by `model` (see there).
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
+
 use super::desc::PollDesc;
 use super::token::MAX_INDEX;
 use crate::loom_shim::LockExt;
@@ -24,6 +27,7 @@ const BLOCKS: usize = 32 - FIRST_SHIFT as usize + 1;
 
 /// The process-wide cache (Go: the global pollcache). One cache for every
 /// netpoller keeps indices unique across them.
+#[cfg(not(loom))]
 static CACHE: Cache = Cache {
     blocks: [const { AtomicPtr::new(std::ptr::null_mut()) }; BLOCKS],
     free: Mutex::new(FreeList {
@@ -32,6 +36,7 @@ static CACHE: Cache = Cache {
     }),
 };
 
+#[cfg(not(loom))]
 struct Cache {
     /// Start of each block, null until allocated; written once.
     blocks: [AtomicPtr<PollDesc>; BLOCKS],
@@ -63,6 +68,7 @@ pub(crate) struct Slot {
 
 /// Takes a descriptor off the free list, growing the cache if it is empty
 /// (Go: pollCache.alloc).
+#[cfg(not(loom))]
 pub(crate) fn alloc() -> io::Result<Slot> {
     let mut list = CACHE.free.locked();
     let index = match list.free.pop() {
@@ -108,6 +114,7 @@ pub(crate) fn alloc() -> io::Result<Slot> {
 
 /// Returns a descriptor whose life has been retired to the free list
 /// (Go: pollCache.free).
+#[cfg(not(loom))]
 pub(crate) fn free(slot: Slot) {
     let mut list = CACHE.free.locked();
     list.free.push(slot.index);
@@ -115,6 +122,7 @@ pub(crate) fn free(slot: Slot) {
 
 /// The descriptor at `index`, if its block exists. Lock-free: this is what
 /// every kernel event goes through.
+#[cfg(not(loom))]
 pub(crate) fn get(index: u32) -> Option<&'static PollDesc> {
     let (block, offset) = locate(index);
     let start = CACHE.blocks.get(block)?.load(Ordering::Acquire);
@@ -130,6 +138,39 @@ pub(crate) fn get(index: u32) -> Option<&'static PollDesc> {
     // of a live, initialised, never-freed block.
     Some(unsafe { &*start.add(offset) })
 }
+
+/// The cache under loom: a fresh descriptor for every allocation, never
+/// reused. A descriptor's atomics and lock are loom objects, which belong
+/// to one execution of a model, so a static cache reused across executions
+/// would hand the next one dangling objects. The cache's own publication
+/// is not what the loom models check (Miri checks it, in the tests below);
+/// the descriptors, the netpoller and the fd layer above it are.
+#[cfg(loom)]
+mod model {
+    use super::{PollDesc, Slot};
+    use crate::loom_shim::LockExt;
+    use std::io;
+    use std::sync::Mutex;
+
+    static DESCS: Mutex<Vec<&'static PollDesc>> = Mutex::new(Vec::new());
+
+    pub(crate) fn alloc() -> io::Result<Slot> {
+        let desc: &'static PollDesc = Box::leak(Box::new(PollDesc::new()));
+        let mut descs = DESCS.locked();
+        descs.push(desc);
+        let index = u32::try_from(descs.len() - 1).expect("fewer than 2^32 descriptors");
+        Ok(Slot { index, desc })
+    }
+
+    pub(crate) fn free(_: Slot) {}
+
+    pub(crate) fn get(index: u32) -> Option<&'static PollDesc> {
+        DESCS.locked().get(index as usize).copied()
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use model::{alloc, free, get};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

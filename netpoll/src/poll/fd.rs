@@ -36,15 +36,19 @@ use super::error::closed;
 use super::fdlock::{FdLock, Release, Side, Ticket};
 use super::netpoller::{Registration, Watch};
 use super::timer::{TimerKey, Timers};
-use crate::loom_shim::LockExt;
+use crate::loom_shim::{LockExt, Mutex};
 use crate::metrics;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
+
+#[cfg(all(test, loom))]
+#[path = "loom_fd.rs"]
+mod loom_fd;
 
 /// The most one read or write on a stream asks of the kernel: larger
 /// requests are cut, as Go does (internal/poll's maxRW), since some

@@ -7,12 +7,16 @@
 //! blocking work moves instead (tokio: the blocking pool).
 
 use super::task::{self, Runnable};
-use crate::loom_shim::LockExt;
+use crate::loom_shim::thread::{self, JoinHandle};
+use crate::loom_shim::{wait_timeout, Condvar, LockExt, Mutex};
 use std::collections::VecDeque;
 use std::io;
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[cfg(all(test, loom))]
+#[path = "loom_blocking.rs"]
+mod loom_blocking;
 
 /// The longest keep-alive honoured (about 30 years): "for ever".
 const MAX_KEEP_ALIVE: Duration = Duration::from_secs(1 << 30);
@@ -54,7 +58,7 @@ pub(crate) struct BlockingPool {
 impl BlockingPool {
     pub(crate) fn new(config: PoolConfig) -> BlockingPool {
         BlockingPool {
-            state: Mutex::default(),
+            state: Mutex::new(State::default()),
             cond: Condvar::new(),
             config,
             handle: std::sync::OnceLock::new(),
@@ -105,7 +109,7 @@ impl BlockingPool {
 
     fn start_thread(self: &Arc<Self>) -> io::Result<JoinHandle<()>> {
         let pool = self.clone();
-        std::thread::Builder::new()
+        thread::Builder::new()
             .name(format!("{}-blocking", self.config.thread_name))
             .spawn(move || pool.thread_main())
     }
@@ -133,11 +137,7 @@ impl BlockingPool {
             let retire_at = Instant::now() + self.config.keep_alive.min(MAX_KEEP_ALIVE);
             let retire = loop {
                 let left = retire_at.saturating_duration_since(Instant::now());
-                st = self
-                    .cond
-                    .wait_timeout(st, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                st = wait_timeout(&self.cond, &self.state, st, left);
                 if st.wakeups > 0 {
                     // Claimed by a push (which took us off `idle`).
                     st.wakeups -= 1;
@@ -184,7 +184,7 @@ impl BlockingPool {
         };
         self.cond.notify_all();
         queued.into_iter().for_each(task::cancel);
-        let me = std::thread::current().id();
+        let me = thread::current().id();
         for h in handles {
             // A pool thread dropping the runtime cannot join itself.
             if h.thread().id() != me {

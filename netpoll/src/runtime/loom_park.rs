@@ -1,6 +1,8 @@
 //! loom model of the idle handshake in `idle.rs`: work queued while a
 //! worker is about to sleep (in the poller, or parked) is never lost.
-//! Run with `RUSTFLAGS="--cfg loom" cargo test -p netpoll --lib --release loom`.
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p netpoll --lib --release
+//! --target-dir target/loom loom`. The last model adds the Selector (its
+//! wake and blocking wait, over the model backend) to the poller half.
 
 use super::idle::{Idle, Wake};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -80,5 +82,49 @@ fn loom_a_burst_of_notifications_wakes_one_worker() {
         }
         assert!(woken.load(SeqCst));
         assert!(idle.park_leave(1));
+    });
+}
+
+/// The whole poller-wake handshake, on the real `Idle` and the real
+/// Selector (over the model backend, `sys/model.rs`): a worker that
+/// announces it will sleep in the poller, looks for work and then blocks,
+/// round after round, against two threads that each queue work and
+/// notify (`Shared::notify_one`: `Idle::notify`, then the Selector's
+/// wake). The worker must see both pieces of work: a wake lost anywhere
+/// (a notifier that missed the announcement, a wake swallowed by the
+/// coalescing flag) leaves it blocked for ever, which loom reports.
+#[test]
+fn loom_work_racing_the_poller_reaches_it_through_the_selector() {
+    // 5 preemptions take some 10 s in release.
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound.get_or_insert(5);
+    model.check(|| {
+        let idle = Arc::new(Idle::default());
+        let poller = crate::poll::Netpoller::new(crate::Poller::Auto).unwrap();
+        let queue = Arc::new(AtomicUsize::new(0));
+        let notifiers: Vec<_> = (0..2)
+            .map(|_| {
+                let (idle, queue, poller) = (idle.clone(), queue.clone(), poller.clone());
+                thread::spawn(move || {
+                    queue.fetch_add(1, SeqCst);
+                    if idle.notify() == Wake::Poller {
+                        poller.shared.selector.wake().unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut events = crate::sys::Events::new();
+        loop {
+            idle.poller_enter();
+            if queue.load(SeqCst) == 2 {
+                idle.poller_leave();
+                break;
+            }
+            poller.shared.selector.wait(&mut events, None).unwrap();
+            idle.poller_leave();
+        }
+        for n in notifiers {
+            n.join().unwrap();
+        }
     });
 }

@@ -49,6 +49,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[cfg(all(test, loom))]
+#[path = "loom_monitor.rs"]
+mod loom_monitor;
+
 /// How long one task poll may keep its worker before the monitor steps in
 /// (Go's sysmon retakes a P after 10 ms in a syscall or in one goroutine).
 pub(crate) const BLOCKED_AFTER: Duration = Duration::from_millis(10);
@@ -135,6 +139,7 @@ pub(crate) fn run(handle: Handle) {
             }
             if shared.config.flavor == Flavor::MultiThread {
                 hand_off(shared, i, &mut staging);
+                shared.ensure_poller_owner();
             }
         }
         if shared.config.flavor == Flavor::MultiThread {

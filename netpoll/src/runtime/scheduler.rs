@@ -27,19 +27,25 @@ use super::idle::{Idle, Wake};
 use super::owned::OwnedTasks;
 use super::queue::{self, Local, Stealer};
 use super::task::{self, Runnable};
-use crate::loom_shim::LockExt;
+// The shim's types (loom's under `--cfg loom`): loom_scheduler.rs and
+// loom_monitor.rs model this file's shutdown, sleep and hand-off code.
+use crate::loom_shim::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, LockExt, Mutex,
+};
 use crate::metrics;
 use crate::poll::timer::Timers;
 use crate::poll::{Events, Netpoller};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::Location;
-use std::sync::atomic::{
-    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*,
-};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering::*;
+use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
+
+#[cfg(all(test, loom))]
+#[path = "loom_scheduler.rs"]
+pub(super) mod loom_scheduler;
 
 /// Ticks between fairness checks (Go and tokio both use 61: a prime, so it
 /// does not beat with a program's own periodicity).
@@ -358,12 +364,19 @@ impl Shared {
     }
 
     /// Queues `r` on the global queue. Once the queue has closed (the
-    /// runtime is gone, every task it had was dropped) only a task spawned
-    /// through a handle that outlived the runtime arrives here, from its
-    /// `spawn` call rather than a wake, and it is cancelled at once.
+    /// runtime is gone) a task arrives here from a handle that outlived
+    /// the runtime, or from a wake on another thread that raced the drain
+    /// in `cancel_all` (the wake had marked the task scheduled, so the
+    /// drain's own wake found nothing to queue and stopped). Either way
+    /// the caller may hold a lock the task's future takes when dropped, so
+    /// the task is cancelled on a thread of its own, never inside the wake
+    /// or the spawn (if no thread can be started, the dropped `Runnable`
+    /// cancels it here after all).
     fn inject_or_cancel(&self, r: Runnable) {
         if let Err(r) = self.inject.push(r) {
-            task::cancel(r);
+            let _ = crate::loom_shim::thread::Builder::new()
+                .name(format!("{}-cancel", self.config.thread_name))
+                .spawn(move || task::cancel(r));
         }
     }
 
@@ -377,6 +390,17 @@ impl Shared {
             Wake::Poller => {
                 let _ = self.poller.wake();
             }
+        }
+    }
+
+    /// Wakes a parked worker to take the poller if nobody holds it, as
+    /// Go's sysmon polls the network itself when nobody has for 10 ms.
+    /// The monitor calls it for a stuck worker: the poller's last owner
+    /// may be that one, stuck in a task since its wait returned, while
+    /// the others park, and no timer or I/O is served until the task ends.
+    pub(crate) fn ensure_poller_owner(&self) {
+        if !self.poller_owned.load(SeqCst) {
+            self.notify_one();
         }
     }
 
@@ -767,8 +791,12 @@ impl Worker {
         let tasks: Vec<Runnable> = std::iter::from_fn(|| self.local.borrow_mut().pop()).collect();
         if !tasks.is_empty() {
             self.shared.inject.push_batch(tasks);
-            self.shared.notify_one();
         }
+        // Even with no task to hand on: this spare may have been the one
+        // in the poller, the workers parked because it was, and with
+        // nobody polling, timers and I/O would stop for good. The worker
+        // woken takes the poller over (see `park_thread`).
+        self.shared.notify_one();
         self.flush_stats();
     }
 
@@ -987,7 +1015,13 @@ impl Worker {
         let shared = &self.shared;
         let remote = &shared.remotes[self.index];
         shared.idle.park_enter(self.index);
-        if !shared.any_work(self.index) && !shared.is_shutdown() {
+        // Parks only while another worker holds the poller: a notifier
+        // wakes that one for I/O and timers. If it has let go for good (a
+        // spare retiring) this worker takes the poller instead; the
+        // spare's notify either finds it announced here or it sees the
+        // poller free (both sides fenced).
+        if !shared.any_work(self.index) && !shared.is_shutdown() && shared.poller_owned.load(SeqCst)
+        {
             Stats::bump(&self.stats.parks);
             self.flush_stats();
             while !remote.notified.swap(false, SeqCst) && !shared.is_shutdown() {

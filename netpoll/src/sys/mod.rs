@@ -22,6 +22,10 @@
 //! time and wake coalescing (Go: netpollWakeSig).
 
 mod event;
+#[cfg(all(test, loom))]
+mod loom_selector;
+#[cfg(loom)]
+pub(crate) mod model;
 mod oneshot;
 #[cfg(target_os = "linux")]
 pub(crate) mod pidfd;
@@ -201,10 +205,14 @@ impl Poller {
     }
 }
 
-/// The backend chosen at run time: the platform's native one or poll(2).
+/// The backend chosen at run time: the platform's native one or poll(2);
+/// under loom, always the model (`model.rs`).
+#[cfg_attr(loom, allow(dead_code))]
 enum Backend {
     Native(Native),
     Poll(poll::Poll),
+    #[cfg(loom)]
+    Model(model::Model),
 }
 
 /// Calls the same method on whichever backend is in use.
@@ -213,6 +221,8 @@ macro_rules! dispatch {
         match $backend {
             Backend::Native($b) => $call,
             Backend::Poll($b) => $call,
+            #[cfg(loom)]
+            Backend::Model($b) => $call,
         }
     };
 }
@@ -230,6 +240,13 @@ impl Selector {
     /// Opens the backend `choice` resolves to (Go: netpollinit).
     pub(crate) fn new(choice: Poller) -> io::Result<Selector> {
         let kind = choice.resolve()?;
+        #[cfg(loom)]
+        let backend = {
+            // The kernel backends stay compiled under loom, just unused.
+            let _ = (Native::new, poll::Poll::new, poll::Poll::KIND);
+            Backend::Model(model::Model::new())
+        };
+        #[cfg(not(loom))]
         let backend = match kind {
             k if k == poll::Poll::KIND => Backend::Poll(poll::Poll::new()?),
             k if k == Native::KIND => Backend::Native(Native::new()?),
@@ -348,8 +365,17 @@ pub(crate) fn interrupted(err: rustix::io::Errno) -> bool {
 }
 
 impl Selector {
+    /// The model backend a loom model drives.
+    #[cfg(loom)]
+    pub(crate) fn model(&self) -> &model::Model {
+        match &self.backend {
+            Backend::Model(m) => m,
+            _ => unreachable!("under loom every Selector runs on the model backend"),
+        }
+    }
+
     /// Directions armed for `token` on a one-shot backend (tests only).
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), not(miri)))]
     pub(crate) fn armed(&self, token: u64, fd: std::os::fd::RawFd) -> Option<Interest> {
         match &self.backend {
             Backend::Poll(p) => p.armed(token, fd),
@@ -358,5 +384,7 @@ impl Selector {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+// Every backend against the kernel: not under Miri, which runs only the
+// unit tests that make no syscalls.
+#[cfg(all(test, not(loom), not(miri)))]
 mod tests;

@@ -126,7 +126,7 @@ impl Poll {
     }
 
     /// Directions armed for `token` (tests only).
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), not(miri)))]
     pub(crate) fn armed(&self, token: u64, fd: RawFd) -> Option<Interest> {
         self.reg.lock().armed(token, fd)
     }

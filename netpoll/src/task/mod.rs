@@ -1,5 +1,7 @@
 //! Tasks: spawning, joining, yielding (Go: the `go` statement).
 
+#![forbid(unsafe_code)] // unsafe lives in sys, poll and runtime (CONTRIBUTING)
+
 mod builder;
 mod join_set;
 

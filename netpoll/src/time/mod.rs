@@ -7,6 +7,8 @@
 //! nothing; a registered one costs a slot in the runtime's timer heap and
 //! is removed when dropped.
 
+#![forbid(unsafe_code)] // unsafe lives in sys, poll and runtime (CONTRIBUTING)
+
 mod interval;
 mod sleep;
 
