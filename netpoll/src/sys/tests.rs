@@ -348,10 +348,8 @@ fn refuse_epoll_pwait2() {
         filter: filter.as_ptr().cast_mut(),
     };
     // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers.
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
-        0
-    );
+    let no_new_privs = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    assert_eq!(no_new_privs, 0);
     // SAFETY: `prog` points to a valid filter that lives through the call
     // (the kernel copies it).
     let r = unsafe {
