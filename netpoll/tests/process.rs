@@ -377,7 +377,7 @@ fn a_child_reaped_by_other_code_fails_the_wait_instead_of_hanging() {
     // The dropped children's pidfds went to the orphan reaper, which must
     // let go of a child it cannot reap (its pidfd stays readable: keeping
     // it spun the thread).
-    let cpu = || thread_cpu_ticks("netpoll-orphans");
+    let cpu = || common::thread_cpu_ticks("netpoll-orphans");
     let before = cpu();
     std::thread::sleep(Duration::from_millis(300));
     let spent = cpu() - before;
@@ -385,26 +385,4 @@ fn a_child_reaped_by_other_code_fails_the_wait_instead_of_hanging() {
         spent <= 3,
         "the orphan reaper spun: {spent} clock ticks in 300 ms"
     );
-}
-
-/// CPU time (user + system, in clock ticks) of this process's threads
-/// named `name`.
-fn thread_cpu_ticks(name: &str) -> u64 {
-    // Only where /proc shows threads (Linux); 0 elsewhere.
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| {
-            let dir = t.ok()?.path();
-            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-            if comm.trim_end() != name {
-                return None;
-            }
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            // utime and stime: fields 14 and 15 of stat, 12 and 13 after comm.
-            Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
-        })
-        .sum()
 }

@@ -26,6 +26,26 @@ async fn tcp_pair() -> (TcpStream, TcpStream) {
     (c, s)
 }
 
+/// Reads from `$stream` until 6 bytes came, each read bounded by
+/// [`PROMPT`]: a read that waits for ever with bytes queued fails the test
+/// instead of hanging it. (A macro: the stream types share no read trait
+/// for their inherent `read`.)
+macro_rules! read_six {
+    ($name:expr, $stream:expr) => {{
+        let mut buf = [0; 64];
+        let mut got = Vec::new();
+        while got.len() < 6 {
+            let n = timeout(PROMPT, $stream.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("{}: read hung after {got:?}", $name))
+                .unwrap();
+            assert!(n > 0, "{}: EOF after {got:?}", $name);
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }};
+}
+
 /// A TCP read stops short at the urgent mark with bytes still queued
 /// behind it; the next read must get them, not wait for an event that
 /// already came (a short read was taken as proof the socket was drained).
@@ -41,16 +61,7 @@ fn a_tcp_read_that_stops_at_the_urgent_mark_does_not_hide_the_rest() {
             s.write_all(b"def").await.unwrap();
             // Loopback delivers at once; the wait only makes it certain.
             sleep(Duration::from_millis(50)).await;
-            let mut buf = [0; 64];
-            let mut got = Vec::new();
-            while got.len() < 6 {
-                let n = timeout(PROMPT, c.read(&mut buf))
-                    .await
-                    .unwrap_or_else(|_| panic!("{name}: read hung after {got:?}"))
-                    .unwrap();
-                assert!(n > 0, "{name}: EOF after {got:?}");
-                got.extend_from_slice(&buf[..n]);
-            }
+            let got = read_six!(name, c);
             assert_eq!(got, b"abcdef", "{name}");
         });
     }
@@ -79,16 +90,7 @@ fn a_unix_read_that_stops_at_passed_fds_does_not_hide_the_rest() {
             // Let the poller take in the events first, so none of them
             // lands after the short read and masks the bug.
             sleep(Duration::from_millis(50)).await;
-            let mut buf = [0; 64];
-            let mut got = Vec::new();
-            while got.len() < 6 {
-                let n = timeout(PROMPT, a.read(&mut buf))
-                    .await
-                    .unwrap_or_else(|_| panic!("{name}: read hung after {got:?}"))
-                    .unwrap();
-                assert!(n > 0, "{name}: EOF after {got:?}");
-                got.extend_from_slice(&buf[..n]);
-            }
+            let got = read_six!(name, a);
             assert_eq!(got, b"abcdef", "{name}");
         });
     }

@@ -305,7 +305,7 @@ fn listeners_leak_no_fd_and_the_signal_thread_does_not_spin() {
     assert_eq!(fd_count(), before, "fds leaked");
 
     // A task waits on a listener for 300 ms: the signal thread sleeps.
-    let cpu = || thread_cpu_ticks("netpoll-signal");
+    let cpu = || common::thread_cpu_ticks("netpoll-signal");
     rt.block_on(async {
         let mut usr1 = signal(SIGUSR1).unwrap();
         let waiter = netpoll::spawn(async move { usr1.recv().await });
@@ -318,25 +318,6 @@ fn listeners_leak_no_fd_and_the_signal_thread_does_not_spin() {
         );
         waiter.abort();
     });
-}
-
-/// CPU time (user + system, in clock ticks) of this process's threads
-/// named `name`.
-fn thread_cpu_ticks(name: &str) -> u64 {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| {
-            let dir = t.ok()?.path();
-            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-            if comm.trim_end() != name {
-                return None;
-            }
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            // utime and stime: fields 14 and 15 of stat, 12 and 13 after comm.
-            Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
-        })
-        .sum()
 }
 
 /// The environment variable that makes `dump_on_signal_child` run, naming

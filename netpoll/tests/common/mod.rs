@@ -181,3 +181,25 @@ pub fn flavours() -> Vec<(&'static str, Runtime)> {
         ),
     ]
 }
+
+/// CPU time (user + system, in clock ticks) of this process's threads
+/// named `name`: how a test tells a thread that sleeps from one that
+/// spins. 0 where /proc does not show threads (off Linux).
+pub fn thread_cpu_ticks(name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            // utime and stime: fields 14 and 15 of stat, 12 and 13 after comm.
+            Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
+        })
+        .sum()
+}
