@@ -188,8 +188,22 @@ impl BlockingPool {
         for h in handles {
             // A pool thread dropping the runtime cannot join itself.
             if h.thread().id() != me {
-                super::join_until(h, limit);
+                join_until(h, limit);
             }
         }
     }
+}
+
+/// Joins a pool thread, or at `limit` leaves it running, detached (the
+/// runtime's `join_until`, for the shim's handle, which loom models use).
+fn join_until(h: JoinHandle<()>, limit: Option<std::time::Instant>) {
+    if let Some(limit) = limit {
+        while !h.is_finished() {
+            if std::time::Instant::now() >= limit {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let _ = h.join();
 }

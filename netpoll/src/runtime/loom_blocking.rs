@@ -20,6 +20,7 @@ fn pool(max_threads: usize, keep_alive: Duration) -> Arc<BlockingPool> {
         max_threads,
         keep_alive,
         thread_name: "loom".into(),
+        hooks: Default::default(),
     }))
 }
 
@@ -48,7 +49,7 @@ impl Flag {
 /// onto the pool, scheduled once.
 fn spawn_blocking(pool: &Arc<BlockingPool>, job: impl FnOnce() + Send + 'static) {
     let p = pool.clone();
-    let (r, t) = task::spawn(async move { job() }, (), move |r: Runnable| p.push(r));
+    let (r, t) = task::spawn(async move { job() }, None, (), move |r: Runnable| p.push(r));
     t.detach();
     r.schedule();
 }
@@ -84,7 +85,7 @@ fn loom_blocking_a_burst_gets_a_thread_per_job() {
         let s = second_ran.clone();
         spawn_blocking(&pool, move || s.set());
         done.wait();
-        pool.shutdown();
+        pool.shutdown(None);
         assert_settled(&pool);
     });
 }
@@ -108,7 +109,7 @@ fn loom_blocking_a_retiring_thread_races_a_push() {
             d.set();
         });
         done.wait();
-        pool.shutdown();
+        pool.shutdown(None);
         assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_settled(&pool);
     });

@@ -50,11 +50,13 @@ pub(crate) fn shared(workers: usize) -> Arc<Shared> {
         thread_name: "loom".into(),
         pidfd: false,
         warn_blocking: false,
+        hooks: Default::default(),
     };
     let pool = BlockingPool::new(PoolConfig {
         max_threads: 1,
         keep_alive: Duration::from_secs(10),
         thread_name: "loom".into(),
+        hooks: Default::default(),
     });
     let poller = Netpoller::new(Poller::Auto).expect("model poller");
     Arc::new(Shared::new(config, poller, Arc::new(pool)))
@@ -106,7 +108,7 @@ pub(crate) fn inert_task(id: usize, drops: &Arc<Drops>) -> Runnable {
         drops: drops.clone(),
         lock: None,
     };
-    let (r, t) = task::spawn(std::future::pending::<()>(), guard, |_: Runnable| {});
+    let (r, t) = task::spawn(std::future::pending::<()>(), None, guard, |_: Runnable| {});
     t.detach();
     r
 }

@@ -171,11 +171,11 @@ pub(crate) struct Remote {
 /// One worker's counters (`Handle::metrics`).
 #[derive(Default)]
 pub(crate) struct WorkerCounters {
-    pub(crate) polls: AtomicU64,
-    pub(crate) steals: AtomicU64,
-    pub(crate) parks: AtomicU64,
-    pub(crate) lifo_hits: AtomicU64,
-    pub(crate) poller_blocking_waits: AtomicU64,
+    pub(crate) polls: std::sync::atomic::AtomicU64,
+    pub(crate) steals: std::sync::atomic::AtomicU64,
+    pub(crate) parks: std::sync::atomic::AtomicU64,
+    pub(crate) lifo_hits: std::sync::atomic::AtomicU64,
+    pub(crate) poller_blocking_waits: std::sync::atomic::AtomicU64,
 }
 
 impl Remote {
@@ -631,7 +631,9 @@ impl Stats {
 
     /// Adds the counts to the process's metrics and to this worker's.
     fn flush(&self, mine: &WorkerCounters) {
-        let both = |global: &AtomicU64, own: &AtomicU64, n: u64| {
+        // Plain std counters: the metrics are not part of any model.
+        type Counter = std::sync::atomic::AtomicU64;
+        let both = |global: &Counter, own: &Counter, n: u64| {
             metrics::add(global, n);
             metrics::add(own, n);
         };
