@@ -47,7 +47,9 @@ impl Socket {
     /// Takes over an fd: makes it non-blocking and registers it with the
     /// current runtime's poller (Go: newFD + netFD.init).
     pub(crate) fn adopt(fd: OwnedFd) -> io::Result<Socket> {
-        let domain = SockRef::from(&fd).domain()?;
+        // The family of its address, which every platform reports
+        // (socket2's `domain()`, SO_DOMAIN, is Linux's only).
+        let domain = SockRef::from(&fd).local_addr()?.domain();
         Socket::adopt_as(fd, short_reads_drain(domain))
     }
 

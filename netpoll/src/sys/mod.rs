@@ -32,6 +32,8 @@ pub(crate) mod pidfd;
 pub(crate) mod pipe;
 mod poll;
 pub(crate) mod sigchld;
+// Its only users, the kernel copy paths (sendfile, splice), are Linux's.
+#[cfg(target_os = "linux")]
 pub(crate) mod sigpipe;
 
 // Each platform has one native backend, named `Native` below, plus
