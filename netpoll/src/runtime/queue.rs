@@ -736,7 +736,7 @@ mod tests {
             }
             // Alternate phases: popping as fast as we push (races on the
             // last elements), and popping a third of it (overflows).
-            if (i / PHASE) % 2 == 0 || i % 3 == 0 {
+            if (i / PHASE).is_multiple_of(2) || i % 3 == 0 {
                 if let Some(x) = owner.pop() {
                     seen.mark(*x);
                 }
