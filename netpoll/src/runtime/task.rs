@@ -440,3 +440,71 @@ impl From<JoinError> for std::io::Error {
         std::io::Error::other(e)
     }
 }
+
+// No runtime and no syscall: Miri runs these, over the unsafe steps above
+// (the spawn whose future borrows its task's metadata, the pin projections
+// of `TaskFuture` and `Unconstrained`, the queue handle conversion).
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    /// Counts its drops.
+    struct Dropped(Arc<AtomicUsize>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll_task<T>(task: &mut Task<T>) -> Poll<Option<T>> {
+        Pin::new(task).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_task_runs_once_and_drops_its_future_and_guard() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (future_drop, guard) = (Dropped(drops.clone()), Dropped(drops.clone()));
+        let (r, mut t) = spawn(
+            async move {
+                let _held = future_drop;
+                crate::task::unconstrained(async { 6 * 7 }).await
+            },
+            None,
+            guard,
+            |_: Runnable| {},
+        );
+        assert_eq!(r.metadata().location.file(), file!());
+        // Through the run queue's pointer conversion and back.
+        let r = {
+            use super::super::queue::Handle;
+            // SAFETY: the pointer came from `into_ptr` just now, once.
+            unsafe { Runnable::from_ptr(r.into_ptr()) }
+        };
+        r.run();
+        assert_eq!(poll_task(&mut t), Poll::Ready(Some(42)));
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "future and guard dropped");
+    }
+
+    #[test]
+    fn a_cancelled_task_drops_its_future_unpolled() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let polled = Arc::new(AtomicBool::new(false));
+        let (held, p) = (Dropped(drops.clone()), polled.clone());
+        let (r, mut t) = spawn(
+            async move {
+                let _held = held;
+                p.store(true, Ordering::SeqCst);
+            },
+            None,
+            Dropped(drops.clone()),
+            |_: Runnable| {},
+        );
+        cancel(r);
+        assert_eq!(poll_task(&mut t), Poll::Ready(None), "cancelled");
+        assert!(!polled.load(Ordering::SeqCst), "the future ran");
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+    }
+}
