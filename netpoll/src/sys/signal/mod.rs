@@ -286,8 +286,7 @@ fn chain(slot: &Slot, sig: c_int, info: *mut libc::siginfo_t, ucontext: *mut c_v
         // SAFETY: it was installed for `sig` with SA_SIGINFO, so it has
         // this signature; `info` and `ucontext` are what the kernel passed
         // us, since we are installed with SA_SIGINFO.
-        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
-            unsafe { std::mem::transmute(previous.handler) };
+        let f: InfoHandler = unsafe { std::mem::transmute(previous.handler) };
         f(sig, info, ucontext);
     } else {
         // SAFETY: it was installed for `sig` without SA_SIGINFO, so it
@@ -296,6 +295,9 @@ fn chain(slot: &Slot, sig: c_int, info: *mut libc::siginfo_t, ucontext: *mut c_v
         f(sig);
     }
 }
+
+/// The signature of an `SA_SIGINFO` handler.
+type InfoHandler = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
 
 /// errno, saved and restored around the handler (a signal must not change
 /// what the interrupted code sees).
